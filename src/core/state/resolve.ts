@@ -1,0 +1,33 @@
+// State resolution entry point: picks the algorithm the room version names (v1, v2 or v2.1) and
+// re-exports the types callers need. Pure: all I/O comes in through `StateResolutionInput`.
+//
+// Missing events: an event `getEvent` does not return is treated as Synapse and tuwunel treat it.
+// Unconflicted entries are kept as they are. A missing conflicted or auth-difference event is
+// dropped from the full conflicted set (v2) or from its key's candidates (v1), so it cannot win.
+// A missing auth event is skipped when choosing auth events, power levels or mainlines.
+
+import type { RoomVersion } from '../events/room-versions.js';
+import type { StateMap, StateResolutionInput } from './types.js';
+import { resolveStateV1 } from './v1.js';
+import { resolveStateV2 } from './v2.js';
+
+export type { StateMap, StateResolutionInput } from './types.js';
+
+/**
+ * The resolution of `stateSets` (the states after each prev event, each a map of state tuple to
+ * event ID) in a room of `version`. The result does not depend on the order of the state sets or
+ * of their entries.
+ */
+export function resolveState(
+  version: RoomVersion,
+  stateSets: readonly StateMap[],
+  io: StateResolutionInput,
+): Map<string, string> {
+  switch (version.stateResolution) {
+    case 'v1':
+      return resolveStateV1(version, stateSets, io);
+    case 'v2':
+    case 'v2.1':
+      return resolveStateV2(version, stateSets, io);
+  }
+}
