@@ -1,0 +1,142 @@
+// Renders the commented configuration file: config.example.yaml and the output of `generate-config`.
+// A test checks that it documents every key of the schema and loads to exactly the schema defaults.
+import { DEFAULT_IP_RANGE_BLACKLIST } from './schema.js';
+import { DEFAULT_ROOM_VERSION } from '../core/events/room-versions.js';
+
+export interface ExampleConfigOptions {
+  /** Default `localhost:8008`. */
+  serverName?: string;
+  /** Folder for the database, key and media (default `./data`, relative to the working directory). */
+  dataDir?: string;
+  /** Address the default listener binds (default 127.0.0.1). */
+  bindAddress?: string;
+  /** When given, written as `registration_shared_secret` instead of a commented example. */
+  registrationSharedSecret?: string;
+}
+
+const q = (s: string) => JSON.stringify(s);
+
+export function renderConfigYaml(opts: ExampleConfigOptions = {}): string {
+  const serverName = opts.serverName ?? 'localhost:8008';
+  const dataDir = (opts.dataDir ?? './data').replace(/\/+$/, '') || '/';
+  const bind = opts.bindAddress ?? '127.0.0.1';
+  const secret =
+    opts.registrationSharedSecret === undefined
+      ? '#registration_shared_secret: "a long random string"'
+      : `registration_shared_secret: ${q(opts.registrationSharedSecret)}`;
+  const blacklist = DEFAULT_IP_RANGE_BLACKLIST.map((r) => `  - ${q(r)}`).join('\n');
+
+  return `# tsmatrix configuration. Key names follow Synapse's homeserver.yaml, so an existing Synapse file
+# loads too: keys this server does not know are logged as a warning and ignored.
+# Relative paths are resolved against the working directory. Every value shown is the default,
+# except lines that start with "#", which are examples of optional settings.
+
+# The public name of this server: the part after ":" in user IDs (@alice:${serverName}).
+# It cannot be changed once users and rooms exist.
+server_name: ${q(serverName)}
+
+# The URL clients use to reach this server, if it differs from https://<server_name>/.
+#public_baseurl: "https://matrix.example.org/"
+
+# Where the server listens. Each listener has a port, the addresses it binds (Synapse's default when
+# bind_addresses is omitted is ["::", "0.0.0.0"]), whether it speaks TLS itself, its type ("http", or
+# "metrics" for a metrics-only port), x_forwarded (trust X-Forwarded-For/-Proto from a reverse proxy)
+# and the resources it serves:
+#   client      the client-server API (/_matrix/client), which also brings media
+#   federation  the server-server API (/_matrix/federation), which also brings keys and media
+#   keys        the server key API (/_matrix/key)
+#   media       the media repository (/_matrix/media)
+#   metrics     Prometheus metrics at /_synapse/metrics
+#   health      /health (always served on every listener)
+# "compress" is accepted for compatibility; responses are not compressed.
+listeners:
+  - port: 8008
+    bind_addresses: [${q(bind)}]
+    tls: false
+    type: http
+    x_forwarded: false
+    resources:
+      - names: [client, federation]
+# A federation listener with TLS (needs tls_certificate_path and tls_private_key_path):
+#  - port: 8448
+#    bind_addresses: ["::", "0.0.0.0"]
+#    tls: true
+#    type: http
+#    resources:
+#      - names: [federation]
+
+# PEM certificate chain and private key for listeners with tls: true.
+#tls_certificate_path: "${dataDir}/tls.crt"
+#tls_private_key_path: "${dataDir}/tls.key"
+
+# The database, written as Synapse does. Only sqlite3 is supported.
+database:
+  name: sqlite3
+  args:
+    database: ${q(`${dataDir}/homeserver.db`)}
+
+# This server's ed25519 signing key, in Synapse's key file format ("ed25519 <version> <base64 seed>"),
+# so a Synapse key can be brought over. Generated on first start when the file does not exist.
+signing_key_path: ${q(`${dataDir}/signing.key`)}
+
+# Keys this server signed with before, still published so that other servers can check old events.
+# The key is the unpadded base64 public key; expired_ts is when it stopped being used (ms since 1970).
+old_signing_keys: {}
+#old_signing_keys:
+#  "ed25519:previous": {key: "l8Hft5qXKn1vfHrg3p4+W8gELQVo8N13JkluMfmn2sQ", expired_ts: 1700000000000}
+
+# How long other servers may cache our keys: valid_until_ts in /_matrix/key/v2/server is now plus
+# this. A duration such as "1d", "2h", "30m", "10s", "500ms", or a number of milliseconds.
+key_refresh_interval: "1d"
+
+# Folder for uploaded and cached remote media.
+media_store_path: ${q(`${dataDir}/media_store`)}
+
+# Largest accepted upload: a number of bytes or a size such as "50M", "512K", "1G" (powers of 1024).
+max_upload_size: "50M"
+
+# Whether anyone can register an account through the client API.
+enable_registration: false
+
+# With this secret, admins can create accounts through /_synapse/admin/v1/register (Synapse's
+# register_new_matrix_user tool works) even when enable_registration is false. Keep it private.
+${secret}
+
+# Whether guests (kind=guest registration) may use the client API.
+allow_guest_access: false
+
+# The room version used for new rooms when the client does not ask for one.
+default_room_version: ${q(DEFAULT_ROOM_VERSION)}
+
+# Check the TLS certificates of other servers. Only turn this off for test federations.
+federation_verify_certificates: true
+
+# Extra PEM files of certificate authorities to trust for federation (e.g. a private test CA).
+#federation_custom_ca_list:
+#  - "/etc/ssl/private-ca.pem"
+
+# Servers trusted to vouch for other servers' keys (the notary API). Synapse's default is matrix.org;
+# here the default is none, so keys are always fetched from the servers themselves.
+trusted_key_servers: []
+#trusted_key_servers:
+#  - server_name: "matrix.org"
+#    verify_keys:
+#      "ed25519:auto": "Noi6WqcDj0QmPxCNQqgezwTlBKrfqehY1u2FyWP9uYw"
+
+# Addresses this server never connects to when making outbound requests (federation, media, push),
+# so that remote input cannot reach internal services. Default: private and reserved ranges.
+ip_range_blacklist:
+${blacklist}
+
+# Addresses allowed even though they are in ip_range_blacklist (e.g. 127.0.0.1 for a local test
+# federation).
+ip_range_whitelist: []
+
+# Rate limits for clients. false turns every limit off (tests, benchmarks).
+rate_limiting: true
+
+# Log level: trace, debug, info, warn, error, fatal or silent. Logs are JSON lines on stdout.
+# (Synapse's log_config file is not supported.)
+log_level: info
+`;
+}

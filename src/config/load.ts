@@ -1,0 +1,204 @@
+// Loads the YAML configuration: parses, warns about unknown keys, validates with the zod schema,
+// applies defaults and resolves paths against the working directory (as Synapse does).
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import {
+  configSchema,
+  expandResources,
+  RESOURCE_NAMES,
+  UNSUPPORTED_LISTENER_TYPES,
+  UNSUPPORTED_SYNAPSE_RESOURCES,
+  type Config,
+  type ListenerConfig,
+  type ResourceName,
+} from './schema.js';
+
+export interface ConfigIssue {
+  /** Dotted key path, e.g. `listeners.0.port`; empty for the file as a whole. */
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    super(issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '));
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** One line per problem, `config error: <key>: <problem>`, as printed before exiting. */
+export function formatConfigError(e: ConfigError): string {
+  return e.issues.map((i) => `config error: ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n');
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Keys that were ignored or settings that have no effect, one sentence each, for the log. */
+  warnings: string[];
+}
+
+export interface LoadOptions {
+  /** Relative paths in the file are resolved against this folder (default: process.cwd()). */
+  cwd?: string;
+}
+
+const NOT_SUPPORTED: Record<string, string> = {
+  log_config: 'log_config is not supported (set log_level instead); ignored',
+};
+
+/**
+ * Validates an already-parsed configuration object (the YAML document's value; `undefined` or
+ * `null` for "no file"). Throws ConfigError naming each bad key.
+ */
+export function parseConfig(raw: unknown, opts: LoadOptions = {}): LoadedConfig {
+  const cwd = opts.cwd ?? process.cwd();
+  if (raw !== undefined && raw !== null && (typeof raw !== 'object' || Array.isArray(raw))) {
+    throw new ConfigError([{ path: '', message: 'the configuration must be a YAML mapping of keys to values' }]);
+  }
+  const input = dropNulls(raw ?? {}) as Record<string, unknown>;
+  const warnings: string[] = [];
+  for (const key of findUnknownKeys(configSchema, input, [])) {
+    warnings.push(NOT_SUPPORTED[key] ?? `unknown config key "${key}" ignored`);
+  }
+
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((iss) => ({ path: iss.path.map(String).join('.'), message: iss.message })),
+    );
+  }
+  const parsed = result.data;
+
+  const listeners: ListenerConfig[] = [];
+  parsed.listeners.forEach((l, i) => {
+    if ((UNSUPPORTED_LISTENER_TYPES as readonly string[]).includes(l.type)) {
+      warnings.push(`listeners.${i}: listener type "${l.type}" is not supported; this listener is skipped`);
+      return;
+    }
+    const type = l.type as 'http' | 'metrics';
+    const resources = l.resources.map((r, j) => {
+      const names: ResourceName[] = [];
+      for (const n of r.names) {
+        if ((RESOURCE_NAMES as readonly string[]).includes(n)) names.push(n as ResourceName);
+        else if ((UNSUPPORTED_SYNAPSE_RESOURCES as readonly string[]).includes(n))
+          warnings.push(`listeners.${i}.resources.${j}.names: resource "${n}" is not supported; ignored`);
+        else warnings.push(`listeners.${i}.resources.${j}.names: unknown resource "${n}" ignored`);
+      }
+      return r.compress === undefined ? { names } : { names, compress: r.compress };
+    });
+    listeners.push({
+      port: l.port,
+      bind_addresses: l.bind_addresses,
+      tls: l.tls,
+      type,
+      x_forwarded: l.x_forwarded,
+      resources,
+      mounts: expandResources(type, resources.flatMap((r) => r.names)),
+    });
+  });
+
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
+  const dbPath = parsed.database.args.database;
+  const config: Config = {
+    ...parsed,
+    listeners,
+    database: {
+      ...parsed.database,
+      args: { ...parsed.database.args, database: dbPath === ':memory:' ? dbPath : abs(dbPath) },
+    },
+    signing_key_path: abs(parsed.signing_key_path),
+    media_store_path: abs(parsed.media_store_path),
+    tls_certificate_path: parsed.tls_certificate_path === undefined ? undefined : abs(parsed.tls_certificate_path),
+    tls_private_key_path: parsed.tls_private_key_path === undefined ? undefined : abs(parsed.tls_private_key_path),
+    federation_custom_ca_list: parsed.federation_custom_ca_list?.map(abs),
+  };
+  if (config.listeners.length === 0) {
+    warnings.push('no listeners are configured: the server will not answer any request');
+  }
+  return { config, warnings };
+}
+
+/** Parses YAML text and validates it. `source` names the file in messages. */
+export function parseConfigYaml(text: string, source: string, opts: LoadOptions = {}): LoadedConfig {
+  // YAML 1.1, as PyYAML reads Synapse's homeserver.yaml (`yes`/`no` are booleans there).
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, version: '1.1' });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({ path: '', message: `${source}: invalid YAML: ${e.message.split('\n')[0]}` })),
+    );
+  }
+  return parseConfig(doc.toJS({ maxAliasCount: 100 }), opts);
+}
+
+/** Reads and validates the file at `path`; with no path, the defaults. */
+export function loadConfigFile(path: string | undefined, opts: LoadOptions = {}): LoadedConfig {
+  if (path === undefined) return parseConfig(undefined, opts);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ConfigError([{ path: '', message: `cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}` }]);
+  }
+  return parseConfigYaml(text, path, opts);
+}
+
+/** YAML `key:` with no value means "not set": drop nulls so defaults apply, as Synapse does. */
+function dropNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = dropNulls(x);
+  return out;
+}
+
+interface ZodDefLike {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  innerType?: z.ZodType;
+  element?: z.ZodType;
+  valueType?: z.ZodType;
+  in?: z.ZodType;
+  out?: z.ZodType;
+}
+
+/** Dotted paths of keys in `value` that `schema` does not declare (zod objects silently strip them). */
+export function findUnknownKeys(schema: z.ZodType, value: unknown, path: string[]): string[] {
+  const def = (schema as unknown as { _zod: { def: ZodDefLike } })._zod.def;
+  switch (def.type) {
+    case 'optional':
+    case 'default':
+    case 'prefault':
+    case 'nullable':
+    case 'readonly':
+      return findUnknownKeys(def.innerType!, value, path);
+    case 'pipe': {
+      // A preprocess is pipe(transform, schema): the object shape lives on the `out` side.
+      const inDef = (def.in as unknown as { _zod: { def: ZodDefLike } })._zod.def;
+      return findUnknownKeys(inDef.type === 'transform' ? def.out! : def.in!, value, path);
+    }
+    case 'array':
+      if (!Array.isArray(value)) return [];
+      return value.flatMap((x, i) => findUnknownKeys(def.element!, x, [...path, String(i)]));
+    case 'record':
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return [];
+      return Object.entries(value).flatMap(([k, x]) => findUnknownKeys(def.valueType!, x, [...path, k]));
+    case 'object': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return [];
+      const shape = def.shape!;
+      const out: string[] = [];
+      for (const [k, x] of Object.entries(value)) {
+        const sub = shape[k];
+        if (sub === undefined) out.push([...path, k].join('.'));
+        else out.push(...findUnknownKeys(sub, x, [...path, k]));
+      }
+      return out;
+    }
+    default:
+      return [];
+  }
+}

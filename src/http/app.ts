@@ -1,0 +1,239 @@
+// The Fastify app factory: Matrix error shapes, CORS, JSON body parsing, body limits, request ids and
+// logging, then one route plugin per area, mounted according to the listener's resources.
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import type { Config, ResourceName } from '../config/schema.js';
+import { RESOURCE_NAMES } from '../config/schema.js';
+import type { SigningKey } from '../core/crypto/ed25519.js';
+import { JsonParseError, parseJsonBytes } from '../core/json/parse.js';
+import { MatrixError } from '../errors.js';
+import { CORS_HEADERS, routeMatcher, redactUrl, type RouteMatcher } from './shell.js';
+import { clientVersionsRoutes } from './client/versions.js';
+import { federationVersionRoutes } from './federation/version.js';
+import { serverKeyRoutes } from './keys/server.js';
+import { healthRoutes } from './health.js';
+import { metricsRoutes, recordRequestMetric } from './metrics.js';
+
+/** A key this server signed with before (published in `old_verify_keys`). */
+export interface OldVerifyKey {
+  keyId: string;
+  /** Unpadded base64 public key. */
+  publicKey: string;
+  expiredTs: number;
+}
+
+export interface ServerKeys {
+  current: SigningKey;
+  old: OldVerifyKey[];
+}
+
+/**
+ * Everything the routes need, built by server.ts (or by a test) and passed in: no globals.
+ * Later areas add their services here (store, rooms, sync, ...), optional until they exist.
+ */
+export interface AppServices {
+  config: Config;
+  logger?: Logger;
+  serverKeys: ServerKeys;
+  /** Milliseconds since 1970; tests pass a fixed clock. */
+  clock?: () => number;
+  /** prom-client registry for /_synapse/metrics and the request counters. */
+  metrics?: Registry;
+}
+
+export interface BuildAppOptions {
+  /** What this listener serves; default every resource. Pass `ListenerConfig.mounts`. */
+  resources?: readonly ResourceName[];
+  /** Serve HTTPS with this PEM certificate chain and key. */
+  https?: { cert: string | Buffer; key: string | Buffer };
+  /** Largest request body in bytes (default 1 MiB); routes may raise their own. */
+  bodyLimit?: number;
+  /** Trust X-Forwarded-* headers (the listener's x_forwarded). */
+  trustProxy?: boolean;
+}
+
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/** A route plugin factory: receives the services, returns a Fastify plugin. */
+export type RoutePlugin = (services: AppServices) => (app: FastifyInstance) => Promise<void>;
+
+/** Route plugins per resource. New areas add their plugin to the list of their resource. */
+const PLUGINS: Record<ResourceName, RoutePlugin[]> = {
+  client: [clientVersionsRoutes],
+  federation: [federationVersionRoutes],
+  keys: [serverKeyRoutes],
+  media: [],
+  health: [healthRoutes],
+  metrics: [metricsRoutes],
+};
+
+export function buildApp(services: AppServices, opts: BuildAppOptions = {}): FastifyInstance {
+  const resources = new Set(opts.resources ?? RESOURCE_NAMES);
+  let requestCounter = 0;
+  const idPrefix = Math.random().toString(36).slice(2, 6);
+
+  const app = Fastify({
+    ...(services.logger ? { loggerInstance: services.logger } : { logger: false }),
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}),
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    trustProxy: opts.trustProxy ?? false,
+    // We log one line per request ourselves (onResponse), with the access token redacted.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    genReqId: () => `${idPrefix}-${(++requestCounter).toString(36)}`,
+    // Requests arriving on keep-alive connections while closing are still served (with
+    // Connection: close) rather than answered with Fastify's non-Matrix 503 body.
+    return503OnClosing: false,
+    // Matrix IDs, state keys and transaction IDs in paths can be long (user IDs up to 255 bytes,
+    // percent-encoded up to three times that); Fastify's default of 100 characters is too short.
+    routerOptions: { maxParamLength: 4096 },
+    clientErrorHandler: onClientError,
+    frameworkErrors: (err, _request, reply) => {
+      // Bad percent-encoding in the path and similar router-level failures.
+      sendError(reply, new MatrixError('M_UNRECOGNIZED', err.message || 'Unrecognized request', 400));
+    },
+  }) as unknown as FastifyInstance;
+
+  // --- Routes known to this app, to tell 405 (known path, other method) from 404.
+  const matcher: RouteMatcher = routeMatcher();
+  app.addHook('onRoute', (route) => {
+    if (route.url === '*' || route.url === '/*') return;
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    matcher.add(route.url, methods);
+  });
+
+  // --- CORS on every response (client-server API "Web Browser Clients"), errors and 404s included.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.headers(CORS_HEADERS);
+    return payload;
+  });
+
+  // --- Refuse a declared Content-Length above the limit before reading any of the body.
+  app.addHook('onRequest', async (request, reply) => {
+    const declared = request.headers['content-length'];
+    if (declared === undefined) return;
+    const limit = request.routeOptions.bodyLimit ?? opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+    const n = Number(declared);
+    if (Number.isFinite(n) && n > limit) {
+      reply.header('connection', 'close');
+      throw new MatrixError('M_TOO_LARGE', `Request body is larger than ${limit} bytes`, 413);
+    }
+  });
+
+  // --- One log line per request, and request metrics.
+  app.addHook('onResponse', async (request, reply) => {
+    const ms = reply.elapsedTime;
+    request.log.info(
+      { method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(ms * 10) / 10 },
+      'request',
+    );
+    if (services.metrics) recordRequestMetric(services.metrics, request, reply.statusCode, ms);
+  });
+
+  // --- Bodies: JSON whatever the content type says (clients often omit or mislabel it). Media
+  // uploads and other non-JSON routes register their own parser inside their plugin.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request: FastifyRequest, body: Buffer, done) => {
+    // Unknown paths answer 404 whatever the body holds.
+    if (body.length === 0 || request.is404) {
+      done(null, undefined);
+      return;
+    }
+    try {
+      done(null, parseJsonBytes(body));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError | Error, request, reply) => {
+    const matrixError = toMatrixError(err);
+    if (matrixError.status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.debug({ errcode: matrixError.errcode, msg: matrixError.message }, 'request refused');
+    sendError(reply, matrixError);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const status = matcher.matchesOtherMethod(request.method, request.url) ? 405 : 404;
+    sendError(reply, new MatrixError('M_UNRECOGNIZED', 'Unrecognized request', status));
+  });
+
+  // CORS preflight for every path (the spec asks for the CORS headers on OPTIONS to any route).
+  app.options('*', async (_request, reply) => {
+    reply.code(204).headers(CORS_HEADERS).send();
+  });
+
+  for (const name of RESOURCE_NAMES) {
+    if (!resources.has(name)) continue;
+    for (const plugin of PLUGINS[name]) void app.register(plugin(services));
+  }
+
+  return app;
+}
+
+function sendError(reply: FastifyReply, e: MatrixError): void {
+  reply.code(e.status).headers(CORS_HEADERS).type('application/json').send(e.toJSON());
+}
+
+/** Maps anything thrown by a handler, hook or Fastify itself to the Matrix error it answers with. */
+export function toMatrixError(err: unknown): MatrixError {
+  if (err instanceof MatrixError) return err;
+  if (err instanceof JsonParseError) {
+    return new MatrixError(err.errcode, err.kind === 'syntax' ? `Content not JSON: ${err.message}` : err.message, 400);
+  }
+  if (err instanceof z.ZodError) {
+    const first = err.issues[0];
+    const where = first && first.path.length > 0 ? `${first.path.map(String).join('.')}: ` : '';
+    return new MatrixError('M_BAD_JSON', `${where}${first?.message ?? 'invalid body'}`, 400);
+  }
+  const fe = err as Partial<FastifyError> & { validationContext?: string };
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new MatrixError('M_TOO_LARGE', 'Request body too large', 413);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new MatrixError('M_NOT_JSON', fe.message ?? 'Content not JSON', 400);
+    case 'FST_ERR_VALIDATION':
+      return new MatrixError(fe.validationContext === 'body' ? 'M_BAD_JSON' : 'M_INVALID_PARAM', fe.message ?? 'Invalid request', 400);
+  }
+  const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 600 ? fe.statusCode : 500;
+  if (status >= 500) return new MatrixError('M_UNKNOWN', 'Internal server error', status);
+  return new MatrixError('M_UNKNOWN', fe.message ?? 'Bad request', status);
+}
+
+/** Node's HTTP parser rejected the request (bad method, bad header, header overflow, timeout). */
+function onClientError(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let status = 400;
+  let reason = 'Bad Request';
+  let body: Record<string, string> = { errcode: 'M_UNKNOWN', error: 'Malformed HTTP request' };
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    reason = 'Request Header Fields Too Large';
+    body = { errcode: 'M_TOO_LARGE', error: 'Request headers too large' };
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    reason = 'Request Timeout';
+    body = { errcode: 'M_UNKNOWN', error: 'Request timed out' };
+  } else if (err.code === 'HPE_INVALID_METHOD') {
+    body = { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request method' };
+  }
+  this.log.debug({ code: err.code }, 'malformed request');
+  if (socket.writable) {
+    const text = JSON.stringify(body);
+    const headers = Object.entries(CORS_HEADERS)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    // end() flushes the answer before the socket goes; destroy() alone could drop it.
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
+        `${headers}Connection: close\r\n\r\n${text}`,
+      () => socket.destroy(),
+    );
+    return;
+  }
+  socket.destroy();
+}

@@ -1,0 +1,161 @@
+// Starts and stops the homeserver: data folders, database, signing key, one Fastify app per listener
+// address, and a bounded graceful shutdown.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Config, ListenerConfig, ResourceName } from './config/schema.js';
+import { formatSigningKeyFile, generateSigningKey, parseSigningKeyFile, type SigningKey } from './core/crypto/ed25519.js';
+import { buildApp, type AppServices, type OldVerifyKey, type ServerKeys } from './http/app.js';
+import { openDatabase, type Database } from './store/db.js';
+
+export interface ListeningAddress {
+  /** e.g. `http://127.0.0.1:8008` or `https://[::1]:8448`. */
+  url: string;
+  host: string;
+  port: number;
+  tls: boolean;
+  resources: ResourceName[];
+}
+
+export interface RunningServer {
+  addresses: ListeningAddress[];
+  /** Stops accepting, lets in-flight requests finish (bounded), closes the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** How long close() waits for in-flight requests before cutting connections (default 10 s). */
+  shutdownGraceMs?: number;
+}
+
+/** Reads the signing key file, or creates it (mode 0600) with a fresh key when it does not exist. */
+export function loadOrCreateSigningKey(path: string, logger: Logger): SigningKey {
+  if (existsSync(path)) {
+    const keys = parseSigningKeyFile(readFileSync(path, 'utf8'));
+    const first = keys[0];
+    if (!first) throw new Error(`signing key file ${path} holds no key`);
+    if (keys.length > 1) {
+      logger.warn(`signing key file ${path} holds ${keys.length} keys; signing with the first, ${first.keyId} (list older keys under old_signing_keys)`);
+    }
+    logger.info(`signing key ${first.keyId} loaded from ${path}`);
+    return first;
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  const key = generateSigningKey();
+  // 'wx': never overwrite a key another process created in the meantime.
+  writeFileSync(path, formatSigningKeyFile([key]), { mode: 0o600, flag: 'wx' });
+  logger.info(`generated new signing key ${key.keyId} at ${path}`);
+  return key;
+}
+
+function oldVerifyKeys(config: Config): OldVerifyKey[] {
+  return Object.entries(config.old_signing_keys).map(([keyId, k]) => ({ keyId, publicKey: k.key, expiredTs: k.expired_ts }));
+}
+
+function formatUrl(tls: boolean, host: string, port: number): string {
+  return `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+export async function startServer(config: Config, logger: Logger, opts: StartOptions = {}): Promise<RunningServer> {
+  const graceMs = opts.shutdownGraceMs ?? 10_000;
+  logger.info(`server name: ${config.server_name}`);
+
+  const dbPath = config.database.args.database;
+  if (dbPath !== ':memory:') mkdirSync(dirname(dbPath), { recursive: true });
+  const db: Database = openDatabase(dbPath);
+  logger.info(`database: ${dbPath}`);
+
+  const apps: FastifyInstance[] = [];
+  const closeAll = async () => {
+    await Promise.all(apps.map((app) => closeBounded(app, graceMs, logger)));
+    if (db.open) db.close();
+  };
+
+  try {
+    const serverKeys: ServerKeys = { current: loadOrCreateSigningKey(config.signing_key_path, logger), old: oldVerifyKeys(config) };
+    mkdirSync(config.media_store_path, { recursive: true });
+    logger.info(`media store: ${config.media_store_path}`);
+
+    const needsTls = config.listeners.some((l) => l.tls);
+    const tls =
+      needsTls && config.tls_certificate_path && config.tls_private_key_path
+        ? { cert: readFileSync(config.tls_certificate_path), key: readFileSync(config.tls_private_key_path) }
+        : undefined;
+
+    const metrics = new Registry();
+    collectDefaultMetrics({ register: metrics });
+    const services: AppServices = { config, logger, serverKeys, clock: Date.now, metrics };
+
+    const addresses: ListeningAddress[] = [];
+    for (const listener of config.listeners) {
+      addresses.push(...(await startListener(listener, services, tls, apps, logger)));
+    }
+    if (addresses.length === 0) logger.warn('no listener is configured: the server answers no requests');
+    return { addresses, close: once(closeAll) };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
+
+async function startListener(
+  listener: ListenerConfig,
+  services: AppServices,
+  tls: { cert: Buffer; key: Buffer } | undefined,
+  apps: FastifyInstance[],
+  logger: Logger,
+): Promise<ListeningAddress[]> {
+  const out: ListeningAddress[] = [];
+  let boundDualStack = false;
+  for (const host of listener.bind_addresses) {
+    const app = buildApp(services, {
+      resources: listener.mounts,
+      ...(listener.tls && tls ? { https: tls } : {}),
+      trustProxy: listener.x_forwarded,
+    });
+    try {
+      await app.listen({ host, port: listener.port });
+    } catch (e) {
+      await app.close();
+      const code = (e as NodeJS.ErrnoException).code;
+      // On dual-stack systems "::" already accepts IPv4, so 0.0.0.0 on the same port is taken (as
+      // Synapse handles it); and "::" is unavailable where IPv6 is off, while 0.0.0.0 still works.
+      if (host === '0.0.0.0' && code === 'EADDRINUSE' && boundDualStack) continue;
+      if (host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL') && listener.bind_addresses.length > 1) {
+        logger.warn(`cannot listen on [::]:${listener.port} (${code}); IPv6 seems unavailable`);
+        continue;
+      }
+      throw new Error(`cannot listen on ${formatUrl(listener.tls, host, listener.port)}: ${(e as Error).message}`);
+    }
+    if (host === '::') boundDualStack = true;
+    apps.push(app);
+    const url = formatUrl(listener.tls, host, listener.port);
+    logger.info(`listening on ${url} (${listener.mounts.join(', ')})`);
+    out.push({ url, host, port: listener.port, tls: listener.tls, resources: listener.mounts });
+  }
+  return out;
+}
+
+/** app.close() waits for in-flight requests; after `graceMs` the remaining connections are cut. */
+async function closeBounded(app: FastifyInstance, graceMs: number, logger: Logger): Promise<void> {
+  const closing = app.close();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), graceMs);
+    timer.unref();
+  });
+  const late = await Promise.race([closing.then(() => false), timedOut]);
+  clearTimeout(timer);
+  if (late) {
+    logger.warn(`requests still running after ${graceMs} ms; closing their connections`);
+    app.server.closeAllConnections();
+    await closing;
+  }
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let p: Promise<void> | undefined;
+  return () => (p ??= fn());
+}
