@@ -9,6 +9,7 @@ import type { Config, ListenerConfig, ResourceName } from './config/schema.js';
 import { formatSigningKeyFile, generateSigningKey, parseSigningKeyFile, type SigningKey } from './core/crypto/ed25519.js';
 import { buildApp, type AppServices, type OldVerifyKey, type ServerKeys } from './http/app.js';
 import { openDatabase, type Database } from './store/db.js';
+import { createUsersService, usersOptionsFromConfig } from './users/service.js';
 
 export interface ListeningAddress {
   /** e.g. `http://127.0.0.1:8008` or `https://[::1]:8448`. */
@@ -87,6 +88,7 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics });
     const services: AppServices = { config, logger, serverKeys, clock: Date.now, metrics };
+    services.users = createUsersService({ ...usersOptionsFromConfig(db, config), onHookError: (hook, err) => logger.error({ err }, `users hook ${hook} failed`) });
 
     const addresses: ListeningAddress[] = [];
     for (const listener of config.listeners) {

@@ -16,6 +16,17 @@ import { federationVersionRoutes } from './federation/version.js';
 import { serverKeyRoutes } from './keys/server.js';
 import { healthRoutes } from './health.js';
 import { metricsRoutes, recordRequestMetric } from './metrics.js';
+import type { UsersService } from '../users/service.js';
+import { registerRoutes } from './client/register.js';
+import { loginRoutes } from './client/login.js';
+import { logoutRoutes } from './client/logout.js';
+import { accountRoutes } from './client/account.js';
+import { deviceRoutes } from './client/devices.js';
+import { capabilitiesRoutes } from './client/capabilities.js';
+import { filterRoutes } from './client/filter.js';
+import { accountDataRoutes } from './client/account-data.js';
+import { profileRoutes } from './client/profile.js';
+import { adminRegisterRoutes } from './admin/register.js';
 
 /** A key this server signed with before (published in `old_verify_keys`). */
 export interface OldVerifyKey {
@@ -42,6 +53,8 @@ export interface AppServices {
   clock?: () => number;
   /** prom-client registry for /_synapse/metrics and the request counters. */
   metrics?: Registry;
+  /** Accounts, devices, tokens, profiles, account data, filters (src/users); its routes mount only when present. */
+  users?: UsersService;
 }
 
 export interface BuildAppOptions {
@@ -62,7 +75,19 @@ export type RoutePlugin = (services: AppServices) => (app: FastifyInstance) => P
 
 /** Route plugins per resource. New areas add their plugin to the list of their resource. */
 const PLUGINS: Record<ResourceName, RoutePlugin[]> = {
-  client: [clientVersionsRoutes],
+  client: [
+    clientVersionsRoutes,
+    registerRoutes,
+    loginRoutes,
+    logoutRoutes,
+    accountRoutes,
+    deviceRoutes,
+    capabilitiesRoutes,
+    filterRoutes,
+    accountDataRoutes,
+    profileRoutes,
+    adminRegisterRoutes,
+  ],
   federation: [federationVersionRoutes],
   keys: [serverKeyRoutes],
   media: [],

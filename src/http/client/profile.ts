@@ -1,0 +1,46 @@
+// GET /profile/{userId}, GET|PUT|DELETE /profile/{userId}/{keyName} (client-server API "Profiles";
+// displayname, avatar_url, m.tz and custom fields of spec v1.16).
+import type { FastifyInstance } from 'fastify';
+import type { AppServices } from '../app.js';
+import { clientRoute } from './route.js';
+
+export function profileRoutes(services: AppServices) {
+  return async function routes(app: FastifyInstance): Promise<void> {
+    const users = services.users;
+    if (!users) return;
+
+    clientRoute(app, users, {
+      method: 'GET',
+      path: '/profile/:userId',
+      auth: 'none',
+      handler: async ({ params }) => users.getProfile(params.userId!),
+    });
+    clientRoute(app, users, {
+      method: 'GET',
+      path: '/profile/:userId/:keyName',
+      auth: 'none',
+      handler: async ({ params }) => users.getProfileField(params.userId!, params.keyName!),
+    });
+    // Guests may change their display name only; the service enforces the field.
+    clientRoute(app, users, {
+      method: 'PUT',
+      path: '/profile/:userId/:keyName',
+      auth: 'required',
+      allowGuest: true,
+      handler: async ({ requester, params, body }) => {
+        await users.setProfileField(requester, params.userId!, params.keyName!, body);
+        return {};
+      },
+    });
+    clientRoute(app, users, {
+      method: 'DELETE',
+      path: '/profile/:userId/:keyName',
+      auth: 'required',
+      allowGuest: true,
+      handler: async ({ requester, params }) => {
+        await users.deleteProfileField(requester, params.userId!, params.keyName!);
+        return {};
+      },
+    });
+  };
+}
