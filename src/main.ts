@@ -1,4 +1,4 @@
-// Command-line entry point: serve | generate-config | generate-keys | migrate.
+// Command-line entry point: serve | generate-config | generate-keys | migrate | register-user.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -20,6 +20,9 @@ commands:
                                  print a complete, commented configuration file
   generate-keys [--output FILE]  write a new ed25519 signing key in Synapse's format (stdout without --output)
   migrate [--config FILE]        create or upgrade the database schema, then exit
+  register-user -u USER -p PASSWORD [--admin] [--config FILE | -k SECRET] [SERVER_URL]
+                                 create an account on a running server through the shared-secret
+                                 admin API (like Synapse's register_new_matrix_user)
   help                           show this text
 `;
 
@@ -139,6 +142,11 @@ function migrate(configPath: string | undefined): void {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // register-user has its own options (Synapse's register_new_matrix_user's), parsed by its module.
+  if (argv[0] === 'register-user') {
+    process.exitCode = await (await import('./cli/register-user.js')).registerUserCommand(argv.slice(1));
+    return;
+  }
   let parsed;
   try {
     parsed = parseArgs({
