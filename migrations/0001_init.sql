@@ -27,17 +27,17 @@ CREATE TABLE rooms (
 );
 
 -- A state snapshot, stored as a delta against an ancestor group (`base_group`, NULL = the empty
--- state). `seq` is the group's position along its chain of logical parents (1 for a chain's
--- first group); the base is the ancestor at position seq & (seq - 1), so reading a group applies at
--- most popcount(seq) deltas and each state change is copied into O(log n) deltas. `delta` is a
--- packed list of (state_key_nid, event_nid) pairs, event_nid 0 meaning "absent" (see state.ts).
+-- state). `parent_group` is the state it was derived from; `seq` its position along that chain of
+-- logical parents (1 = the chain's first group, a full snapshot). The base is the ancestor at
+-- position ((seq-1) & (seq-2)) + 1, so reading a group applies at most ~log2(seq) deltas and each
+-- state change is copied into O(log n) deltas (see src/store/state-groups.ts). `delta` is a packed
+-- list of (state_key_nid, event_nid) pairs, event_nid 0 meaning "absent" (delta-codec.ts).
 CREATE TABLE state_groups (
   state_group   INTEGER PRIMARY KEY,
   room_nid      INTEGER NOT NULL REFERENCES rooms (room_nid),
   parent_group  INTEGER REFERENCES state_groups (state_group),
   base_group    INTEGER REFERENCES state_groups (state_group),
   seq           INTEGER NOT NULL CHECK (seq >= 1),
-  entries       INTEGER NOT NULL, -- number of entries in the full state, for statistics
   delta         BLOB NOT NULL
 );
 

@@ -189,7 +189,7 @@ class Rooms implements RoomsService {
     return { roomId, eventId, streamOrdering: result.streamOrdering, pdu: signed };
   }
 
-  sendLocalEvent(roomId: string, input: LocalEventInput): Promise<LocalEventResult> {
+  async sendLocalEvent(roomId: string, input: LocalEventInput): Promise<LocalEventResult> {
     this.assertLocalUser(input.sender);
     return this.queue.run(roomId, () => {
       const room = this.core.room(roomId);

@@ -18,19 +18,23 @@ interface GroupRow {
 }
 
 /**
- * Where a new group's delta points (a Fenwick-tree layout over each chain of logical parents):
- * the group at position `seq` stores its difference from the ancestor at position `seq & (seq-1)`,
- * i.e. `seq` with its lowest set bit cleared. Consequences:
- * - reading any group applies at most popcount(seq) <= 31 deltas (the chain is bounded);
- * - a group at position seq covers lowbit(seq) state changes, so on a linear history each change
- *   is stored in O(log n) deltas: a few tens of bytes per state event, never a full copy of the
- *   room state (a chain's first group, e.g. after the create event, is the only full snapshot);
- * - the base is always on the logical parent's own base chain (seq-1 with its trailing ones
- *   cleared equals seq with its lowest bit cleared), so building the delta reads only those deltas.
+ * Where a new group's delta points (a Fenwick-tree layout over each chain of logical parents).
+ * A chain starts with a full snapshot at seq 1 (the state after the create event, or a state
+ * supplied by a join). The group at seq s > 1 has index n = s - 1 after it and stores its
+ * difference from the ancestor at index n & (n - 1), i.e. n with its lowest set bit cleared
+ * (index 0 being the snapshot itself). Consequences:
+ * - reading any group applies at most popcount(s - 1) + 1 deltas: the chain is bounded (<= 32);
+ * - a group at index n covers the last lowbit(n) state changes, so on a linear history each change
+ *   is copied into O(log n) deltas: a few tens of bytes per state event on average, never a full
+ *   copy of the room state per event (only the chain's first group is a snapshot);
+ * - the base is always on the logical parent's own base chain (n - 1 with its trailing ones
+ *   cleared equals n with its lowest bit cleared), so building the delta reads only those deltas.
  * A message event stores no group at all: it shares the group of the state before it.
  */
 export function baseSeqFor(seq: number): number {
-  return seq & (seq - 1);
+  if (seq <= 1) return 0;
+  const n = seq - 1;
+  return (n & (n - 1)) + 1;
 }
 
 export class StateGroups {
