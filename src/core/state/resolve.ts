@@ -5,6 +5,13 @@
 // Unconflicted entries are kept as they are. A missing conflicted or auth-difference event is
 // dropped from the full conflicted set (v2) or from its key's candidates (v1), so it cannot win.
 // A missing auth event is skipped when choosing auth events, power levels or mainlines.
+// Rejected events (`isRejected`) are never used as auth events in the iterative auth checks; a
+// rejected event in the full conflicted set is checked again like any other (spec rooms v2
+// "Rejected events"; Synapse instead keeps it out).
+//
+// Steps, one per file: separate.ts (unconflicted/conflicted), auth-difference.ts,
+// conflicted-subgraph.ts (v2.1), power-ordering.ts (reverse topological power ordering),
+// iterative-auth-checks.ts, mainline.ts, v2.ts (v2/v2.1 algorithm), v1.ts (room version 1).
 
 import type { RoomVersion } from '../events/room-versions.js';
 import type { StateMap, StateResolutionInput } from './types.js';

@@ -14,9 +14,10 @@ export interface StateResolutionInput {
   getEvent(eventId: string): RoomEvent | undefined;
   /**
    * Full auth chain (transitive auth_events, excluding the event itself) of each given event id,
-   * as one set (the union). In room version 12 the create event, which is implied by the room ID
-   * rather than listed in auth_events, may or may not be included: it is in every state set, so
-   * the auth difference is the same either way. `AuthChainCache` is a memoised implementation.
+   * as one set (the union). In room version 12 the create event, implied by the room ID rather
+   * than listed in auth_events, may or may not be included: it is in every state set, so the auth
+   * difference is the same either way. `AuthChainCache` (./auth-chain.ts) is a memoised
+   * implementation a store can keep per room.
    */
   getAuthChain(eventIds: readonly string[]): ReadonlySet<string>;
   /**
