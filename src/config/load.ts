@@ -68,7 +68,7 @@ export function parseConfig(raw: unknown, opts: LoadOptions = {}): LoadedConfig 
   const result = configSchema.safeParse(input);
   if (!result.success) {
     throw new ConfigError(
-      result.error.issues.map((iss) => ({ path: iss.path.map(String).join('.'), message: iss.message })),
+      result.error.issues.map((iss) => ({ path: iss.path.map(String).join('.'), message: innermostMessage(iss) })),
     );
   }
   const parsed = result.data;
@@ -145,6 +145,12 @@ export function loadConfigFile(path: string | undefined, opts: LoadOptions = {})
     throw new ConfigError([{ path: '', message: `cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}` }]);
   }
   return parseConfigYaml(text, path, opts);
+}
+
+/** A bad map key is reported as "Invalid key in record" wrapping the key schema's own message. */
+function innermostMessage(iss: z.core.$ZodIssue): string {
+  if (iss.code === 'invalid_key' && iss.issues[0]) return innermostMessage(iss.issues[0]);
+  return iss.message;
 }
 
 /** YAML `key:` with no value means "not set": drop nulls so defaults apply, as Synapse does. */

@@ -172,7 +172,8 @@ export const configSchema = z
     signing_key_path: nonEmptyString('a file path').default('./data/signing.key'),
     old_signing_keys: z
       .record(z.string().regex(KEY_ID_RE, { error: 'expected a key ID such as "ed25519:old"' }), oldSigningKeySchema, {
-        error: 'expected a map of key ID to {key, expired_ts}',
+        // Only for a non-map value; a bad key ID keeps the key schema's message.
+        error: (iss) => (iss.code === 'invalid_type' ? 'expected a map of key ID to {key, expired_ts}' : undefined),
       })
       .default({}),
     key_refresh_interval: duration.prefault('1d'),

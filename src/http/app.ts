@@ -129,9 +129,17 @@ export function buildApp(services: AppServices, opts: BuildAppOptions = {}): Fas
     matcher.add(route.url, methods);
   });
 
+  // While closing, answers also close their keep-alive connection, so that shutdown does not wait
+  // for clients to drop idle sockets.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+
   // --- CORS on every response (client-server API "Web Browser Clients"), errors and 404s included.
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.headers(CORS_HEADERS);
+    if (closing) reply.header('connection', 'close');
     return payload;
   });
 
