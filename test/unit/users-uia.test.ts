@@ -70,7 +70,7 @@ describe('UIA manager', () => {
   it('binds sessions to operation, user and fingerprint; forgets them after their lifetime', async () => {
     const { uia, now } = manager();
     const c = await uia.check(req(undefined, { fingerprint: 'D1' }));
-    const session = (c as { body: { session: string } }).body.session;
+    const session = (c as unknown as { body: { session: string } }).body.session;
     for (const change of [{ operation: 'POST /other' }, { userId: '@v:s' }, { fingerprint: 'D2' }]) {
       await expect(uia.check(req({ type: 'x.a', session }, { fingerprint: 'D1', ...change }))).rejects.toMatchObject({ status: 403 });
     }
