@@ -17,7 +17,7 @@ import {
   type PasswordHashParams,
 } from './passwords.js';
 import { generateAccessToken, generateDeviceId, generateRefreshToken, hashToken } from './tokens.js';
-import { createUiaManager, STAGE_DUMMY, STAGE_PASSWORD, type StageChecker, type UiaFlow, type UiaManager } from './uia.js';
+import { createUiaManager, STAGE_DUMMY, STAGE_PASSWORD, type StageChecker, type UiaFlow, type UiaManager, type UiaOutcome } from './uia.js';
 import { validateFilter } from './filters.js';
 import { computeRegistrationMac, createNonceStore, macMatches, type NonceStore } from './shared-secret.js';
 
@@ -142,6 +142,13 @@ export interface UsersService {
   logout(requester: Requester): Promise<void>;
   logoutAll(requester: Requester): Promise<void>;
   whoami(requester: Requester): { user_id: string; device_id: string; is_guest: boolean };
+  /**
+   * UIA with the m.login.password stage for another endpoint (e.g. cross-signing key upload).
+   * `operation` names the endpoint without its version prefix (`POST /keys/device_signing/upload`),
+   * so a session started under /unstable or /r0 completes under /v3; `fingerprint` binds the
+   * session to the request's parameters. On `{done: false}` answer 401 with `body` as is.
+   */
+  requirePasswordAuth(requester: Requester | undefined, body: unknown, operation: string, fingerprint?: string): Promise<UiaOutcome>;
   /** POST /account/password (UIA m.login.password). */
   changePassword(requester: Requester | undefined, body: unknown, operation: string): Promise<UiaResult<Record<string, never>>>;
   /** POST /account/deactivate (UIA m.login.password). */
@@ -677,6 +684,10 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
 
     whoami(requester) {
       return { user_id: requester.userId, device_id: requester.deviceId, is_guest: requester.isGuest };
+    },
+
+    async requirePasswordAuth(requester, rawBody, operation, fingerprint) {
+      return passwordUia(requester, bodyObject(rawBody, true), operation, fingerprint);
     },
 
     async changePassword(requester, rawBody, operation) {

@@ -464,6 +464,22 @@ describe('password change', () => {
   });
 });
 
+describe('UIA for other endpoints', () => {
+  it('requirePasswordAuth: challenge, then done with the password; the session is tied to the operation', async () => {
+    const h = await setup();
+    const s = await h.register('ivan', 'pw');
+    const requester = await h.users.authenticate(s.access_token);
+    const op = 'POST /keys/device_signing/upload';
+    const first = await h.users.requirePasswordAuth(requester, { master_key: {} }, op);
+    expect(first.done).toBe(false);
+    const session = (first as unknown as { body: { session: string } }).body.session;
+    const auth = { type: 'm.login.password', session, identifier: { type: 'm.id.user', user: 'ivan' }, password: 'pw' };
+    await expect(h.users.requirePasswordAuth(requester, { auth }, 'POST /somewhere/else')).rejects.toMatchObject({ status: 403 });
+    expect((await h.users.requirePasswordAuth(requester, { auth }, op)).done).toBe(true);
+    await expect(h.users.requirePasswordAuth(undefined, {}, op)).rejects.toMatchObject({ errcode: 'M_MISSING_TOKEN' });
+  });
+});
+
 describe('deactivation', () => {
   it('uses UIA; afterwards tokens are dead, login answers M_USER_DEACTIVATED and the name stays taken', async () => {
     const h = await setup();
