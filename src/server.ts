@@ -89,6 +89,9 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
     collectDefaultMetrics({ register: metrics });
     const services: AppServices = { config, logger, serverKeys, clock: Date.now, metrics };
     services.users = createUsersService({ ...usersOptionsFromConfig(db, config), onHookError: (hook, err) => logger.error({ err }, `users hook ${hook} failed`) });
+    // TODO(rooms wiring): where the one RoomsService is built here, also call
+    // connectUsersToRooms(services.users, rooms) (src/users/room-hooks.ts) so profile changes reach
+    // member events and deactivated users leave their rooms.
 
     const addresses: ListeningAddress[] = [];
     for (const listener of config.listeners) {
