@@ -116,6 +116,8 @@ export interface RegisterRequest {
   kind: 'user' | 'guest';
   /** The JSON body (already parsed; undefined when empty). */
   body: unknown;
+  /** The client's address, recorded as the new device's first last-seen entry. */
+  ip?: string | null;
 }
 
 export interface UsersService {
@@ -135,8 +137,8 @@ export interface UsersService {
   register(req: RegisterRequest): Promise<UiaResult<SessionResult>>;
   /** GET /login */
   loginFlows(): { flows: { type: string }[] };
-  /** POST /login */
-  login(body: unknown): Promise<SessionResult>;
+  /** POST /login (`ip`: the client's address, for the device's last-seen entry). */
+  login(body: unknown, ip?: string | null): Promise<SessionResult>;
   /** POST /refresh */
   refresh(body: unknown): Promise<{ access_token: string; refresh_token: string; expires_in_ms: number }>;
   logout(requester: Requester): Promise<void>;
@@ -265,12 +267,12 @@ function checkDeviceDisplayName(name: string | undefined): void {
   }
 }
 
+/**
+ * A device as GET /devices shows it. Unknown values are null rather than absent, as Synapse sends
+ * them: matrix-nio's response schema requires all four keys (null allowed).
+ */
 function deviceJson(d: DeviceRow): JsonObject {
-  const out: JsonObject = { device_id: d.deviceId };
-  if (d.displayName !== null) out.display_name = d.displayName;
-  if (d.lastSeenIp !== null) out.last_seen_ip = d.lastSeenIp;
-  if (d.lastSeenTs !== null) out.last_seen_ts = d.lastSeenTs;
-  return out;
+  return { device_id: d.deviceId, display_name: d.displayName, last_seen_ip: d.lastSeenIp, last_seen_ts: d.lastSeenTs };
 }
 
 export interface CreateUsersServiceDeps extends UsersServiceOptions {
@@ -359,6 +361,7 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
   }
 
   interface SessionOptions {
+    ip: string | null;
     deviceId: string | undefined;
     initialDeviceDisplayName: string | undefined;
     wantsRefreshToken: boolean;
@@ -375,6 +378,7 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
       userNid,
       deviceId,
       initialDisplayName: s.initialDeviceDisplayName ?? null,
+      ip: s.ip,
       accessTokenHash: hashToken(accessToken),
       refreshTokenHash: refreshToken ? hashToken(refreshToken) : null,
       expiresTs,
@@ -390,17 +394,17 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
     return out;
   }
 
-  function sessionOptions(body: JsonObject): SessionOptions {
+  function sessionOptions(body: JsonObject, ip: string | null): SessionOptions {
     const deviceId = optionalString(body, 'device_id');
     checkDeviceId(deviceId);
     const initialDeviceDisplayName = optionalString(body, 'initial_device_display_name');
     checkDeviceDisplayName(initialDeviceDisplayName);
-    return { deviceId, initialDeviceDisplayName, wantsRefreshToken: optionalBoolean(body, 'refresh_token') ?? false };
+    return { ip, deviceId, initialDeviceDisplayName, wantsRefreshToken: optionalBoolean(body, 'refresh_token') ?? false };
   }
 
-  async function registerGuest(body: JsonObject): Promise<SessionResult> {
+  async function registerGuest(body: JsonObject, ip: string | null): Promise<SessionResult> {
     if (!allowGuestAccess) throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guest access is disabled', 403);
-    const session = sessionOptions(body);
+    const session = sessionOptions(body, ip);
     for (;;) {
       const localpart = await generateLocalpart();
       const userId = userIdFor(localpart);
@@ -566,12 +570,12 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
       await checkAvailable(username);
     },
 
-    async register({ kind, body: rawBody }) {
+    async register({ kind, body: rawBody, ip = null }) {
       const body = bodyObject(rawBody, kind === 'guest');
-      if (kind === 'guest') return { result: await registerGuest(body) };
+      if (kind === 'guest') return { result: await registerGuest(body, ip) };
       if (!opts.enableRegistration) throw new MatrixError('M_FORBIDDEN', 'Registration has been disabled', 403);
 
-      const session = sessionOptions(body);
+      const session = sessionOptions(body, ip);
       const inhibitLogin = optionalBoolean(body, 'inhibit_login') ?? false;
       const password = optionalString(body, 'password');
       if (password !== undefined) checkPasswordValue(password);
@@ -633,7 +637,7 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
       return { flows: [{ type: 'm.login.password' }] };
     },
 
-    async login(rawBody) {
+    async login(rawBody, ip = null) {
       const body = bodyObject(rawBody);
       const type = body.type;
       if (type === undefined) throw new MatrixError('M_MISSING_PARAM', 'Missing "type"');
@@ -641,7 +645,7 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
       const password = body.password;
       if (password === undefined) throw new MatrixError('M_MISSING_PARAM', 'Missing "password"');
       if (typeof password !== 'string') throw badJson('"password" must be a string');
-      const session = sessionOptions(body);
+      const session = sessionOptions(body, ip);
 
       const userId = await resolveLoginUser(body);
       const user = userId ? await store.getUser(userId) : undefined;
@@ -980,7 +984,7 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
         userType,
         displayName ?? localpart,
       );
-      return startSession(nid, userId, { deviceId: undefined, initialDeviceDisplayName: undefined, wantsRefreshToken: false });
+      return startSession(nid, userId, { ip: null, deviceId: undefined, initialDeviceDisplayName: undefined, wantsRefreshToken: false });
     },
 
     async createAccount({ localpart, password, admin = false, userType = null, displayName }) {

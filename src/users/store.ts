@@ -42,6 +42,8 @@ export interface NewSession {
   deviceId: string;
   /** Used only when the device is created now. */
   initialDisplayName: string | null;
+  /** Where the client logged in from: the device's first last-seen entry. */
+  ip: string | null;
   accessTokenHash: Buffer;
   /** With a refresh token the access token expires at `expiresTs`. */
   refreshTokenHash: Buffer | null;
@@ -192,8 +194,8 @@ export function createUsersStore(db: Database): UsersStore {
     deactivate: db.prepare('UPDATE users SET deactivated = 1, password_hash = NULL WHERE id = ?'),
 
     getDeviceNid: db.prepare<[number, string], { id: number }>('SELECT id FROM devices WHERE user_nid = ? AND device_id = ?'),
-    insertDevice: db.prepare<[number, string, string | null, number]>(
-      'INSERT INTO devices (user_nid, device_id, display_name, created_ts) VALUES (?, ?, ?, ?)',
+    insertDevice: db.prepare<[number, string, string | null, string | null, number, number]>(
+      'INSERT INTO devices (user_nid, device_id, display_name, last_seen_ip, last_seen_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?)',
     ),
     tokenHashesOfDevice: db.prepare<[number], { token_hash: Buffer }>('SELECT token_hash FROM access_tokens WHERE device_nid = ?'),
     deleteTokensOfDevice: db.prepare('DELETE FROM access_tokens WHERE device_nid = ?'),
@@ -314,13 +316,14 @@ export function createUsersStore(db: Database): UsersStore {
       let deviceNid = q.getDeviceNid.get(s.userNid, s.deviceId)?.id;
       const revokedTokenHashes: Buffer[] = [];
       if (deviceNid === undefined) {
-        deviceNid = Number(q.insertDevice.run(s.userNid, s.deviceId, s.initialDisplayName, s.now).lastInsertRowid);
+        deviceNid = Number(q.insertDevice.run(s.userNid, s.deviceId, s.initialDisplayName, s.ip, s.now, s.now).lastInsertRowid);
       } else {
         // Logging in again on a known device replaces its tokens (spec "Relationship between
         // access tokens and devices": the server may invalidate tokens previously assigned to it).
         for (const t of q.tokenHashesOfDevice.all(deviceNid)) revokedTokenHashes.push(t.token_hash);
         q.deleteTokensOfDevice.run(deviceNid);
         q.deleteRefreshOfDevice.run(deviceNid);
+        q.touchDevice.run(s.ip, s.now, deviceNid);
       }
       let refreshId: number | null = null;
       if (s.refreshTokenHash) {

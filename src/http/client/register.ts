@@ -13,10 +13,10 @@ export function registerRoutes(services: AppServices) {
       method: 'POST',
       path: '/register',
       auth: 'none',
-      handler: async ({ reply, query, body }) => {
+      handler: async ({ req, reply, query, body }) => {
         const kind = query.kind ?? 'user';
         if (kind !== 'user' && kind !== 'guest') throw new MatrixError('M_INVALID_PARAM', 'kind must be "user" or "guest"');
-        return sendUiaResult(reply, await users.register({ kind, body }));
+        return sendUiaResult(reply, await users.register({ kind, body, ip: req.ip }));
       },
     });
 
