@@ -605,16 +605,18 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
         auth: body.auth,
         checkers: {},
       });
-      // Remember the password hash across the session, so a follow-up that omits it still works.
-      const s = outcome.done ? outcome.session : uia.get(String(outcome.body.session));
-      let passwordHash: string | undefined;
-      if (password !== undefined) {
-        passwordHash = await hashPassword(password, hashParams);
-        if (s) s.data.passwordHash = passwordHash;
-      } else if (typeof s?.data.passwordHash === 'string') {
-        passwordHash = s.data.passwordHash;
+      // The password hash is remembered in the session (hashed once per session, as Synapse does),
+      // so a follow-up request that omits the password still works.
+      if (!outcome.done) {
+        const pending = uia.get(String(outcome.body.session));
+        if (password !== undefined && pending && pending.data.passwordHash === undefined) {
+          pending.data.passwordHash = await hashPassword(password, hashParams);
+        }
+        return { uia: outcome.body };
       }
-      if (!outcome.done) return { uia: outcome.body };
+      const remembered = outcome.session.data.passwordHash;
+      const passwordHash =
+        password !== undefined ? await hashPassword(password, hashParams) : typeof remembered === 'string' ? remembered : undefined;
       if (passwordHash === undefined) throw new MatrixError('M_MISSING_PARAM', 'Missing params: password');
 
       let nid: number;
