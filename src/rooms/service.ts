@@ -19,7 +19,7 @@ import { encodeBase64 } from '../core/json/base64.js';
 import type { JsonObject, JsonValue } from '../core/json/types.js';
 import type { Database } from '../store/db.js';
 import { createStore, type Store } from '../store/index.js';
-import type { EventMeta, EventStore, StateInput } from '../store/event-store.js';
+import type { EventMeta, EventStore, RoomRow, StateInput } from '../store/event-store.js';
 import type { StateNids } from '../store/state-groups.js';
 import { Notifier } from '../sync/notifier.js';
 import { KeyedQueue } from './queue.js';
@@ -366,7 +366,7 @@ class Rooms implements RoomsService {
     const stateBefore = before.state;
     const keyNids = this.authKeyNids(ev, version);
     if (rejectedReason === null && !isCreate) {
-      const r = checkAuth(ev, this.authEventsIn(stateBefore, keyNids), version);
+      const r = checkAuth(ev, this.authEventsIn(stateBefore, keyNids, room), version);
       if (!r.allowed) rejectedReason = `state before: ${r.rule}: ${r.reason}`;
     }
 
@@ -404,9 +404,13 @@ class Rooms implements RoomsService {
     return out;
   }
 
-  private authEventsIn(state: StateRef, keyNids: readonly number[]): RoomEvent[] {
+  private authEventsIn(state: StateRef, keyNids: readonly number[], room: RoomRow | undefined): RoomEvent[] {
     let found: ReadonlyMap<number, number>;
-    if ('map' in state) {
+    if (room && 'group' in state && state.group !== null && state.group === room.currentStateGroup) {
+      // The usual case (every local event, most remote ones): indexed lookups in current_state
+      // instead of reading the group's delta chain.
+      found = this.core.currentStateLookup(room.nid, keyNids);
+    } else if ('map' in state) {
       const m = new Map<number, number>();
       for (const k of keyNids) {
         const v = state.map.get(k);

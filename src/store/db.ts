@@ -10,14 +10,15 @@ export interface OpenDatabaseOptions {
   /** Open without writing anything: no pragmas that write, no migrations (the schema must exist). */
   readonly?: boolean;
   /**
-   * `FULL` (default) or `NORMAL`. In WAL mode both survive a killed process (kill -9, crash, OOM):
-   * a commit is in the WAL file before it returns. They differ on an OS crash or power cut: FULL
-   * fsyncs the WAL on every commit, so nothing committed is lost; NORMAL fsyncs only at
+   * `NORMAL` (default) or `FULL`. In WAL mode both survive a killed process (kill -9, crash, OOM):
+   * a commit is written to the WAL file before it returns, and the kill -9 test
+   * (test/e2e/durability.test.ts) checks exactly that. They differ on an OS crash or power cut:
+   * FULL fsyncs the WAL on every commit, so nothing committed is lost; NORMAL fsyncs only at
    * checkpoints, so the last commits can vanish (the database stays consistent). Measured on this
-   * 2-core VM with 500-byte single-row transactions: NORMAL ~6.5 us/commit, FULL ~44 us/commit; a
-   * persisted room event costs ~300 us anyway, so FULL costs ~15% of event throughput and buys
-   * durability against power loss. NORMAL is there for disks whose fsync is slow (spinning disks:
-   * several ms per commit).
+   * 2-core VM, single-row transactions: NORMAL 7-19 us/commit; FULL 44 us/commit on an idle disk
+   * but 3.5-4.4 ms/commit while other processes write, which caps a writer that commits once per
+   * event at ~250 events/s (bench/rooms.bench.ts reports both modes). Since every event is one
+   * transaction, NORMAL is the default; operators who need power-loss durability choose FULL.
    */
   synchronous?: 'NORMAL' | 'FULL';
   /** How long a writer waits for a lock held by another connection, in ms (default 5000). */
@@ -98,7 +99,7 @@ export function openDatabase(path: string, opts: OpenDatabaseOptions = {}): Data
   if (opts.readonly) return db;
   // WAL: readers never block the writer and a commit is one append to the WAL (":memory:" stays "memory").
   db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+  db.pragma(`synchronous = ${opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
   // Keep temp b-trees in memory and give the page cache some room (-N means N KiB).
   db.pragma('temp_store = MEMORY');
   db.pragma('cache_size = -65536');

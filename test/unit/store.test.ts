@@ -46,7 +46,10 @@ describe('migrations', () => {
       const path = join(dir, 'hs.db');
       const db1 = openDatabase(path);
       expect(db1.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db1.pragma('synchronous', { simple: true })).toBe(2); // FULL
+      expect(db1.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+      const full = openDatabase(join(dir, 'full.db'), { synchronous: 'FULL' });
+      expect(full.pragma('synchronous', { simple: true })).toBe(2);
+      full.close();
       const v1 = schemaVersion(db1);
       const count1 = db1.prepare('SELECT COUNT(*) FROM schema_version').pluck().get();
       db1.close();
