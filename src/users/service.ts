@@ -317,6 +317,7 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
 
   /** A local user who must exist and be active (for profile writes and similar). */
   async function requireLocalUser(userId: string) {
+    if (parseUserId(userId) === null) throw new MatrixError('M_INVALID_PARAM', 'Invalid user ID');
     const u = isLocalUserId(userId) ? await store.getUser(userId) : undefined;
     if (!u) throw new MatrixError('M_NOT_FOUND', 'User not found', 404);
     return u;

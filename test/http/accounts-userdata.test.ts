@@ -50,6 +50,8 @@ describe('profiles', () => {
     expect([unknown.status, unknown.body.errcode]).toEqual([404, 'M_NOT_FOUND']);
     const remote = await h.req('GET', `${V3}/profile/@someone:elsewhere.org`);
     expect([remote.status, remote.body.errcode]).toEqual([404, 'M_NOT_FOUND']);
+    const invalid = await h.req('GET', `${V3}/profile/not-a-user-id`);
+    expect([invalid.status, invalid.body.errcode]).toEqual([400, 'M_INVALID_PARAM']);
     const other = await h.req('PUT', `${V3}/profile/@cleo:${SERVER}/displayname`, { token: s.access_token, body: { displayname: 'x' } });
     expect([other.status, other.body.errcode]).toEqual([403, 'M_FORBIDDEN']);
     const remoteSet = await h.req('PUT', `${V3}/profile/@ben:elsewhere.org/displayname`, { token: s.access_token, body: { displayname: 'x' } });
