@@ -88,7 +88,7 @@ export class EventStore {
   private readonly roomsById = new LRUCache<string, RoomRow>({ max: 50_000 });
   private readonly roomsByNid = new LRUCache<number, RoomRow>({ max: 50_000 });
   private readonly meta = new LRUCache<number, EventMeta>({ max: 100_000 });
-  private readonly parsed = new LRUCache<number, RoomEvent>({ max: 50_000 });
+  private readonly parsed = new LRUCache<number, RoomEvent>({ max: 10_000 });
   private readonly authChains = new LRUCache<number, readonly number[]>({ max: 100_000 });
   private maxStream: number;
 

@@ -54,6 +54,17 @@ export interface StreamRangeQuery {
   readonly direction?: 'f' | 'b';
 }
 
+export interface TopologicalPosition {
+  readonly depth: number;
+  readonly streamOrdering: number;
+}
+
+export interface TopologyQuery {
+  readonly from?: TopologicalPosition;
+  readonly direction: 'f' | 'b';
+  readonly limit: number;
+}
+
 export interface Store {
   readonly db: Database;
   /** The synchronous core, for rooms/ (the writer) and state resolution. */
@@ -77,6 +88,12 @@ export interface Store {
   getForwardExtremities(roomId: string): Promise<string[]>;
   /** Events visible to clients (not outliers, rejected or soft-failed) in a stream range. */
   getEventsByStream(q: StreamRangeQuery): Promise<StoredEvent[]>;
+  /**
+   * A room's visible events in topological order (depth, stream_ordering), for /messages:
+   * strictly after (direction 'f') or before ('b') the position `from` (default: the start or
+   * the end of the room).
+   */
+  getEventsByTopology(roomId: string, q: TopologyQuery): Promise<StoredEvent[]>;
   /** Current-state changes in (from, to], optionally of one room, in stream order. */
   getStateDeltas(from: number, to: number, roomId?: string): Promise<StateDeltaRow[]>;
   getMembership(roomId: string, userId: string): Promise<MemberRow | undefined>;
@@ -87,8 +104,19 @@ export interface Store {
   getAuthChainIds(eventIds: readonly string[]): Promise<string[]>;
 }
 
+const storesByDb = new WeakMap<Database, Store>();
+
+/**
+ * The store of a database. One instance per database handle (repeated calls return the same one),
+ * so the writer and every reader share caches that see each write.
+ */
 export function createStore(db: Database): Store {
-  return new SqliteStore(db);
+  let store = storesByDb.get(db);
+  if (!store) {
+    store = new SqliteStore(db);
+    storesByDb.set(db, store);
+  }
+  return store;
 }
 
 class SqliteStore implements Store {
@@ -113,6 +141,18 @@ class SqliteStore implements Store {
       streamRoomDesc: db.prepare<[number, number, number, number], { event_nid: number }>(
         `SELECT event_nid FROM events WHERE room_nid = ? AND stream_ordering > ? AND stream_ordering <= ?
            AND rejected_reason IS NULL AND soft_failed = 0 ORDER BY stream_ordering DESC LIMIT ?`,
+      ),
+      topoForward: db.prepare<[number, number, number, number, number], { event_nid: number }>(
+        `SELECT event_nid FROM events WHERE room_nid = ? AND stream_ordering IS NOT NULL
+           AND (depth > ? OR (depth = ? AND stream_ordering > ?))
+           AND rejected_reason IS NULL AND soft_failed = 0
+         ORDER BY depth ASC, stream_ordering ASC LIMIT ?`,
+      ),
+      topoBackward: db.prepare<[number, number, number, number, number], { event_nid: number }>(
+        `SELECT event_nid FROM events WHERE room_nid = ? AND stream_ordering IS NOT NULL
+           AND (depth < ? OR (depth = ? AND stream_ordering < ?))
+           AND rejected_reason IS NULL AND soft_failed = 0
+         ORDER BY depth DESC, stream_ordering DESC LIMIT ?`,
       ),
       deltas: db.prepare<[number, number], DeltaDb>(
         `SELECT d.stream_ordering, r.room_id, k.type, k.state_key, d.event_nid, d.prev_event_nid
@@ -259,6 +299,28 @@ class SqliteStore implements Store {
     } else {
       rows = (back ? this.q.streamAllDesc : this.q.streamAll).all(q.from, to, limit);
     }
+    const out: StoredEvent[] = [];
+    for (const r of rows) {
+      const s = this.storedByNid(r.event_nid);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  async getEventsByTopology(roomId: string, q: TopologyQuery): Promise<StoredEvent[]> {
+    const room = this.core.room(roomId);
+    if (!room) return [];
+    const limit = Math.max(0, Math.min(q.limit, 100_000));
+    const rows =
+      q.direction === 'f'
+        ? this.q.topoForward.all(room.nid, q.from?.depth ?? -1, q.from?.depth ?? -1, q.from?.streamOrdering ?? -1, limit)
+        : this.q.topoBackward.all(
+            room.nid,
+            q.from?.depth ?? Number.MAX_SAFE_INTEGER,
+            q.from?.depth ?? Number.MAX_SAFE_INTEGER,
+            q.from?.streamOrdering ?? Number.MAX_SAFE_INTEGER,
+            limit,
+          );
     const out: StoredEvent[] = [];
     for (const r of rows) {
       const s = this.storedByNid(r.event_nid);

@@ -10,10 +10,10 @@ import { splitStateTuple, stateTuple, type StateKeyTuple } from '../core/events/
  * are cleared (a nid handed out inside it no longer exists).
  */
 export class Interning {
-  private readonly eventNidById = new LRUCache<string, number>({ max: 200_000 });
-  private readonly eventIdByNid = new LRUCache<number, string>({ max: 200_000 });
-  private readonly keyNidByTuple = new LRUCache<string, number>({ max: 200_000 });
-  private readonly tupleByKeyNid = new LRUCache<number, string>({ max: 200_000 });
+  private readonly eventNidById = new LRUCache<string, number>({ max: 100_000 });
+  private readonly eventIdByNid = new LRUCache<number, string>({ max: 100_000 });
+  private readonly keyNidByTuple = new LRUCache<string, number>({ max: 100_000 });
+  private readonly tupleByKeyNid = new LRUCache<number, string>({ max: 100_000 });
 
   private readonly selEventNid;
   private readonly insEventId;

@@ -41,7 +41,7 @@ export class StateGroups {
   private readonly rows = new LRUCache<number, GroupRow>({ max: 100_000 });
   /** Fully materialised states, bounded by their total number of entries. */
   private readonly full = new LRUCache<number, Map<number, number>>({
-    maxSize: 2_000_000,
+    maxSize: 500_000,
     sizeCalculation: (m) => m.size + 1,
   });
   private readonly selRow;

@@ -163,6 +163,13 @@ describe('rooms: local events', () => {
     expect(h.rooms.notifier.currentPosition).toBe(m2.streamOrdering);
     const visible = await h.rooms.store.getEventsByStream({ from: 0, roomId: h.roomId });
     expect(visible.map((e) => e.eventId).slice(-2)).toEqual([m1.eventId, m2.eventId]);
+    const latest = await h.rooms.store.getEventsByTopology(h.roomId, { direction: 'b', limit: 2 });
+    expect(latest.map((e) => e.eventId)).toEqual([m2.eventId, m1.eventId]);
+    const older = await h.rooms.store.getEventsByTopology(h.roomId, { direction: 'b', limit: 10, from: { depth: latest[1]!.depth, streamOrdering: latest[1]!.streamOrdering! } });
+    expect(older.length).toBe(4);
+    expect(older[older.length - 1]!.eventId).toBe(h.createId);
+    const forward = await h.rooms.store.getEventsByTopology(h.roomId, { direction: 'f', limit: 100, from: { depth: older[0]!.depth, streamOrdering: older[0]!.streamOrdering! } });
+    expect(forward.map((e) => e.eventId)).toEqual([m1.eventId, m2.eventId]);
   });
 
   it('refuses a local event that fails auth, with M_FORBIDDEN, and stores nothing', async () => {

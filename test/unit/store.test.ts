@@ -7,6 +7,7 @@ import { openDatabase, listMigrations, runMigrations, schemaVersion, DEFAULT_MIG
 import { encodeStateDelta, decodeStateDelta } from '../../src/store/delta-codec.js';
 import { StateGroups, baseSeqFor } from '../../src/store/state-groups.js';
 import { createStore } from '../../src/store/index.js';
+import { EventStore } from '../../src/store/event-store.js';
 import { createRoomsService } from '../../src/rooms/service.js';
 import { signingKeyFromSeed } from '../../src/core/crypto/ed25519.js';
 import { computeEventId } from '../../src/core/events/hashes.js';
@@ -234,10 +235,13 @@ describe('events', () => {
     expect(await rooms.store.getEventJson(eventId)).toBe(text);
     // Local events are stored as the exact text that was hashed and signed.
     expect(await rooms.store.getEventJson(join.eventId)).toBe(JSON.stringify(join.pdu));
-    // And from a fresh store (no caches) on the same database.
-    const fresh = createStore(db);
-    expect((await fresh.getEvent(eventId))!.jsonText).toBe(text);
-    expect((await fresh.getEvent(eventId))!.event.content.body).toBe('caf\u00e9 \u2603 "quoted" </script>');
+    // And straight from the table, and through a store without caches on the same database.
+    expect(db.prepare('SELECT json FROM events e JOIN event_ids i USING (event_nid) WHERE i.event_id = ?').pluck().get(eventId)).toBe(text);
+    const fresh = new EventStore(db);
+    expect(fresh.eventJsonText(fresh.ids.findEventNid(eventId)!)).toBe(text);
+    expect(fresh.eventById(eventId)!.content.body).toBe('caf\u00e9 \u2603 "quoted" </script>');
+    // One store per database handle: readers share the writer's caches.
+    expect(createStore(db)).toBe(rooms.store);
     db.close();
   });
 });
