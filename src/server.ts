@@ -10,6 +10,10 @@ import { formatSigningKeyFile, generateSigningKey, parseSigningKeyFile, type Sig
 import { buildApp, type AppServices, type OldVerifyKey, type ServerKeys } from './http/app.js';
 import { openDatabase, type Database } from './store/db.js';
 import { createUsersService, usersOptionsFromConfig } from './users/service.js';
+import { connectUsersToRooms } from './users/room-hooks.js';
+import { createStore } from './store/index.js';
+import { createRoomsService } from './rooms/service.js';
+import { createNotifier } from './sync/notifier.js';
 
 export interface ListeningAddress {
   /** e.g. `http://127.0.0.1:8008` or `https://[::1]:8448`. */
@@ -87,11 +91,23 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
 
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics });
-    const services: AppServices = { config, logger, serverKeys, clock: Date.now, metrics };
+    const store = createStore(db);
+    const notifier = createNotifier((err) => logger.error({ err }, 'notifier listener failed'));
+    notifier.advanceTo(store.currentStreamPosition());
+    const rooms = createRoomsService({
+      store,
+      notifier,
+      serverName: config.server_name,
+      signingKey: serverKeys.current,
+      clock: Date.now,
+      logger,
+    });
+    const services: AppServices = { config, logger, serverKeys, clock: Date.now, metrics, store, notifier, rooms };
     services.users = createUsersService({ ...usersOptionsFromConfig(db, config), onHookError: (hook, err) => logger.error({ err }, `users hook ${hook} failed`) });
-    // TODO(rooms wiring): where the one RoomsService is built here, also call
-    // connectUsersToRooms(services.users, rooms) (src/users/room-hooks.ts) so profile changes reach
-    // member events and deactivated users leave their rooms.
+    // Profile changes reach member events; deactivated users leave their rooms.
+    connectUsersToRooms(services.users, rooms, {
+      onRoomError: (roomId, userId, err) => logger.error({ err, roomId, userId }, 'profile propagation failed'),
+    });
 
     const addresses: ListeningAddress[] = [];
     for (const listener of config.listeners) {

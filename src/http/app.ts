@@ -17,6 +17,9 @@ import { serverKeyRoutes } from './keys/server.js';
 import { healthRoutes } from './health.js';
 import { metricsRoutes, recordRequestMetric } from './metrics.js';
 import type { UsersService } from '../users/service.js';
+import type { Store } from '../store/index.js';
+import type { Notifier } from '../sync/notifier.js';
+import type { RoomsService } from '../rooms/service.js';
 import { registerRoutes } from './client/register.js';
 import { loginRoutes } from './client/login.js';
 import { logoutRoutes } from './client/logout.js';
@@ -55,6 +58,12 @@ export interface AppServices {
   metrics?: Registry;
   /** Accounts, devices, tokens, profiles, account data, filters (src/users); its routes mount only when present. */
   users?: UsersService;
+  /** The room store (read API); writes go through `rooms`. */
+  store?: Store;
+  /** Wakes waiting /sync requests and the federation sender after each commit. */
+  notifier?: Notifier;
+  /** The single writer of room events and state (src/rooms). */
+  rooms?: RoomsService;
 }
 
 export interface BuildAppOptions {

@@ -2,6 +2,13 @@
 
 export type NewEventsListener = (roomId: string, streamPos: number) => void;
 
+/** Something other than a room event changed (typing, receipts, account data, to-device, ...). */
+export interface Wake {
+  readonly roomIds: readonly string[];
+  readonly userIds: readonly string[];
+}
+export type WakeListener = (w: Wake) => void;
+
 /**
  * A tiny typed event emitter. `publishNewEvents` is called by rooms/ after the transaction that
  * persisted an event has committed, so a listener that reads the store sees the event. Listeners
@@ -9,6 +16,7 @@ export type NewEventsListener = (roomId: string, streamPos: number) => void;
  */
 export class Notifier {
   private readonly listeners = new Set<NewEventsListener>();
+  private readonly wakeListeners = new Set<WakeListener>();
   private position = 0;
 
   constructor(private readonly onListenerError: (err: unknown) => void = () => {}) {}
@@ -34,6 +42,36 @@ export class Notifier {
     for (const l of this.listeners) {
       try {
         l(roomId, streamPos);
+      } catch (e) {
+        this.onListenerError(e);
+      }
+    }
+    this.emitWake({ roomIds: [roomId], userIds: [] });
+  }
+
+  /**
+   * Subscribes to every change that may interest a waiting /sync: new room events (as their room)
+   * and the wakes below. Returns the function that unsubscribes.
+   */
+  onWake(listener: WakeListener): () => void {
+    this.wakeListeners.add(listener);
+    return () => this.wakeListeners.delete(listener);
+  }
+
+  /** A room-scoped non-event change (typing, receipts): wakes syncs of the room's members. */
+  wakeRooms(roomIds: readonly string[]): void {
+    if (roomIds.length) this.emitWake({ roomIds, userIds: [] });
+  }
+
+  /** A user-scoped change (account data, to-device, device lists, presence): wakes these users' syncs. */
+  wakeUsers(userIds: readonly string[]): void {
+    if (userIds.length) this.emitWake({ roomIds: [], userIds });
+  }
+
+  private emitWake(w: Wake): void {
+    for (const l of this.wakeListeners) {
+      try {
+        l(w);
       } catch (e) {
         this.onListenerError(e);
       }
