@@ -82,6 +82,28 @@ interface EventRowDb {
 
 export const MEMBER_TYPE = 'm.room.member';
 
+/** What a derived writer sees of an event being persisted (inside the persist transaction). */
+export interface PersistedEventInfo {
+  readonly eventNid: number;
+  readonly roomId: string;
+  readonly roomNid: number;
+  readonly roomVersion: RoomVersion;
+  readonly event: RoomEvent;
+  readonly streamOrdering: number | null;
+  readonly outlier: boolean;
+  readonly rejectedReason: string | null;
+  readonly softFailed: boolean;
+  readonly stateGroupBefore: number | null;
+  readonly stateGroupAfter: number | null;
+}
+
+/**
+ * Writes data derived from an event (relations, the search index, notification counts, ...) in the
+ * same transaction as the event itself, so a crash never leaves one without the other. Runs
+ * synchronously on the same database handle; throwing rolls back the whole event.
+ */
+export type DerivedWriter = (info: PersistedEventInfo) => void;
+
 export class EventStore {
   readonly ids: Interning;
   readonly groups: StateGroups;
@@ -91,6 +113,7 @@ export class EventStore {
   private readonly parsed = new LRUCache<number, RoomEvent>({ max: 10_000 });
   private readonly authChains = new LRUCache<number, readonly number[]>({ max: 100_000 });
   private maxStream: number;
+  private readonly derivedWriters: DerivedWriter[] = [];
 
   private readonly q;
   private readonly persistTxn: Transaction<(input: PersistEventInput) => PersistEventResult>;
@@ -332,6 +355,11 @@ export class EventStore {
 
   // ---- the write ----
 
+  /** Registers a writer of derived data, run inside every persistEvent transaction (see DerivedWriter). */
+  addDerivedWriter(w: DerivedWriter): void {
+    this.derivedWriters.push(w);
+  }
+
   /**
    * persistEvent: ONE transaction writing the event row (or promoting a stored outlier), its prev
    * and auth edges, its state groups, the room's forward extremities and current state (with the
@@ -419,6 +447,14 @@ export class EventStore {
       }
     }
     const result = { eventNid: nid, streamOrdering, stateGroupBefore: groupBefore, stateGroupAfter: groupAfter, currentStateGroup: currentGroup };
+    if (this.derivedWriters.length) {
+      const info: PersistedEventInfo = {
+        eventNid: nid, roomId: input.roomId, roomNid: room.nid, roomVersion: input.roomVersion, event: ev,
+        streamOrdering, outlier: input.outlier, rejectedReason: input.rejectedReason, softFailed: input.softFailed,
+        stateGroupBefore: groupBefore, stateGroupAfter: groupAfter,
+      };
+      for (const w of this.derivedWriters) w(info);
+    }
     // Caches describing rows written here; dropped wholesale if the transaction rolls back.
     this.meta.set(nid, {
       nid,

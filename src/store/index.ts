@@ -8,7 +8,7 @@ import type { StateMap } from '../core/state/types.js';
 
 export type { Database } from './db.js';
 export { openDatabase } from './db.js';
-export type { EventMeta, PersistEventInput, PersistEventResult, StateInput } from './event-store.js';
+export type { DerivedWriter, EventMeta, PersistedEventInfo, PersistEventInput, PersistEventResult, StateInput } from './event-store.js';
 
 /** A stored event with its bookkeeping. */
 export interface StoredEvent {
