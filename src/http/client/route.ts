@@ -18,6 +18,9 @@ export const DEFAULT_CLIENT_VERSIONS = ['v3', 'r0'] as const;
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
+/** The actions the issue asks to rate-limit (Synapse: rc_login, rc_registration, rc_message, rc_joins). */
+export type RateLimitedAction = 'login' | 'register' | 'message' | 'join';
+
 export interface ClientRouteContext<A extends AuthMode> {
   req: FastifyRequest;
   reply: FastifyReply;
@@ -41,6 +44,11 @@ export interface ClientRouteSpec<A extends AuthMode> {
   versions?: readonly string[];
   /** Body limit in bytes for this route, when it differs from the app's. */
   bodyLimit?: number;
+  /**
+   * Rate-limit bucket for this endpoint (M_LIMIT_EXCEEDED with retry_after_ms when exceeded; off when
+   * config `rate_limiting: false`). Keyed by user for authenticated requests, else by client IP.
+   */
+  rateLimit?: RateLimitedAction;
   handler: (ctx: ClientRouteContext<A>) => Promise<unknown>;
 }
 
