@@ -255,6 +255,19 @@ describe('parseJson: strict numbers', () => {
   });
 });
 
+describe('parseJson: numbers that overflow a double', () => {
+  for (const text of ['1e400', '[-1E+400]', '{"a":1.5e309}', `[${'9'.repeat(400)}]`, `[-${'2'.repeat(309)}]`]) {
+    it(`rejects ${text.slice(0, 24)} in every mode`, () => {
+      for (const opts of [{}, STRICT]) expect(parseError(() => parseJson(text, opts)).kind).toBe('value');
+    });
+  }
+
+  it('accepts large finite and underflowing numbers leniently', () => {
+    expect(parseJson('[1e308, -1.7976931348623157e308, 1e-400, 2.5E+3]')).toEqual([1e308, -1.7976931348623157e308, 0, 2500]);
+    expect(parseJson(`[${'9'.repeat(300)}]`)).toEqual([Number('9'.repeat(300))]);
+  });
+});
+
 describe('parseJson: surrogates', () => {
   it('accepts escaped and raw surrogate pairs', () => {
     expect(parseJson('"\\ud83d\\ude00"')).toBe('\u{1F600}');

@@ -54,6 +54,7 @@ const RBRACE = 0x7d;
 const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
 const MINUS = 0x2d;
+const PLUS = 0x2b;
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
 const DOT = 0x2e;
@@ -176,18 +177,32 @@ function scan(text: string, strictNumbers: boolean, maxDepth: number, rejectDupl
       i++;
       continue;
     }
-    if (strictNumbers && (c === MINUS || (c >= DIGIT_0 && c <= DIGIT_9))) {
+    if (c === MINUS || (c >= DIGIT_0 && c <= DIGIT_9)) {
       const start = i;
       if (c === MINUS) i++;
       const digitsStart = i;
       let d = text.charCodeAt(i);
       while (d >= DIGIT_0 && d <= DIGIT_9) d = text.charCodeAt(++i);
-      if (d === DOT || d === LOWER_E || d === UPPER_E) {
-        return { message: 'non-integer number (fraction or exponent) is not allowed', position: start };
-      }
       const digits = i - digitsStart;
-      if (digits > MAX_SAFE_DIGITS.length || (digits === MAX_SAFE_DIGITS.length && text.slice(digitsStart, i) > MAX_SAFE_DIGITS)) {
-        return { message: `integer ${text.slice(start, i)} is outside ±(2^53-1)`, position: start };
+      if (d === DOT || d === LOWER_E || d === UPPER_E) {
+        if (strictNumbers) {
+          return { message: 'non-integer number (fraction or exponent) is not allowed', position: start };
+        }
+        // Lenient: fractions and exponents are fine unless the value overflows to Infinity,
+        // which no JSON encoder (canonical or not) can write back.
+        do d = text.charCodeAt(++i);
+        while ((d >= DIGIT_0 && d <= DIGIT_9) || d === DOT || d === LOWER_E || d === UPPER_E || d === PLUS || d === MINUS);
+        if (!Number.isFinite(Number(text.slice(start, i)))) {
+          return { message: `number ${text.slice(start, i)} is too large`, position: start };
+        }
+        continue;
+      }
+      if (strictNumbers) {
+        if (digits > MAX_SAFE_DIGITS.length || (digits === MAX_SAFE_DIGITS.length && text.slice(digitsStart, i) > MAX_SAFE_DIGITS)) {
+          return { message: `integer ${text.slice(start, i)} is outside ±(2^53-1)`, position: start };
+        }
+      } else if (digits > 308 && !Number.isFinite(Number(text.slice(start, i)))) {
+        return { message: `number ${text.slice(start, i)} is too large`, position: start };
       }
       continue;
     }
@@ -198,8 +213,9 @@ function scan(text: string, strictNumbers: boolean, maxDepth: number, rejectDupl
 
 /**
  * Parses JSON text. Throws JsonParseError with kind `syntax` if the text is not JSON, and kind
- * `value` if it is JSON the options refuse. Lone surrogates (escaped or raw) are always refused:
- * they cannot be encoded as UTF-8, so such a value could never be signed or hashed.
+ * `value` if it is JSON the options refuse. Always refused, whatever the options: lone surrogates
+ * (escaped or raw), which cannot be encoded as UTF-8, and numbers that overflow to Infinity; a
+ * value holding either could never be signed, hashed or even written back as JSON.
  */
 export function parseJson(text: string, opts: ParseJsonOptions = {}): JsonValue {
   let value: JsonValue;
