@@ -1,6 +1,6 @@
 // Strict JSON parsing for Matrix: native JSON.parse for the values plus one fast scan of the raw
 // text for what JSON.parse cannot see (floats written as `1.0`, exponents, integers beyond ±(2^53-1),
-// lone surrogates, nesting depth, duplicate keys).
+// lone surrogates, numbers overflowing to Infinity, nesting depth, duplicate keys).
 import { isJsonObject, type JsonObject, type JsonValue } from './types.js';
 
 /**
