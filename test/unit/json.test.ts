@@ -410,6 +410,145 @@ describe('parseJson: values', () => {
   });
 });
 
+describe('parseJson: differential check against a small recursive-descent reference', () => {
+  // The reference reads the (valid) text token by token and lists every problem the options
+  // should refuse; parseJson must refuse exactly the texts that have one.
+  interface Issues {
+    number: boolean;
+    surrogate: boolean;
+    duplicate: boolean;
+    maxDepth: number;
+  }
+  function reference(text: string): Issues {
+    const out: Issues = { number: false, surrogate: false, duplicate: false, maxDepth: 0 };
+    let i = 0;
+    const ws = (): void => {
+      while (/[ \t\n\r]/.test(text[i] ?? '')) i++;
+    };
+    const str = (): string => {
+      const start = i;
+      i++;
+      while (text[i] !== '"') i += text[i] === '\\' ? (text[i + 1] === 'u' ? 6 : 2) : 1;
+      i++;
+      const raw = text.slice(start, i);
+      const units = [...raw.matchAll(/\\(u[0-9a-fA-F]{4}|.)/g)].map((m) => m[1]!);
+      for (let k = 0; k < units.length; k++) {
+        const u = units[k]!.length === 5 ? parseInt(units[k]!.slice(1), 16) : -1;
+        if (u >= 0xd800 && u <= 0xdbff) {
+          const next = units[k + 1]?.length === 5 ? parseInt(units[k + 1]!.slice(1), 16) : -1;
+          const adjacent = raw.indexOf('\\' + units[k]! + '\\' + units[k + 1]) !== -1;
+          if (next >= 0xdc00 && next <= 0xdfff && adjacent) k++;
+          else out.surrogate = true;
+        } else if (u >= 0xdc00 && u <= 0xdfff) out.surrogate = true;
+      }
+      return JSON.parse(raw) as string;
+    };
+    const value = (depth: number): void => {
+      ws();
+      const c = text[i]!;
+      if (c === '{' || c === '[') {
+        out.maxDepth = Math.max(out.maxDepth, depth + 1);
+        i++;
+        const keys = new Set<string>();
+        ws();
+        if (text[i] === (c === '{' ? '}' : ']')) {
+          i++;
+          return;
+        }
+        for (;;) {
+          if (c === '{') {
+            ws();
+            const k = str();
+            if (keys.has(k)) out.duplicate = true;
+            keys.add(k);
+            ws();
+            i++; // colon
+          }
+          value(depth + 1);
+          ws();
+          if (text[i++] !== ',') return;
+        }
+      }
+      if (c === '"') {
+        str();
+        return;
+      }
+      const m = /^-?\d+(\.\d+)?([eE][-+]?\d+)?/.exec(text.slice(i));
+      if (m) {
+        i += m[0].length;
+        if (m[1] || m[2] || !Number.isSafeInteger(Number(m[0]))) out.number = true;
+        return;
+      }
+      i += text.startsWith('true', i) || text.startsWith('null', i) ? 4 : 5;
+    };
+    value(0);
+    return out;
+  }
+
+  const numbers = ['0', '-0', '7', '-12', '1.0', '-0.0', '1e5', '2E-3', '9007199254740991', '-9007199254740991', '9007199254740992', '12345678901234567', '1000000000000000'];
+  const pieces = ['a', 'é', '\\"', '\\\\', '\\/', '\\n', '\\u0041', '\\ud83d\\ude00', '\\uD83D\\uDE00', '\\ud800', '\\udfff', '\\ud800\\u0041', '\\\\ud800', '\u{1F600}', '1.5', '{', ']'];
+  const keys = ['a', '\\u0061', 'b', 'ab', 'é', '\\u00e9', ''];
+
+  it('agrees on 3000 random documents in every option combination', () => {
+    let seed = 1234;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const sp = (): string => [' ', '', '', '\n  ', '\t'][rnd(5)]!;
+    const gen = (depth: number): string => {
+      switch (depth === 0 ? 3 + rnd(2) : depth > 5 ? rnd(3) : rnd(5)) {
+        case 0:
+          return numbers[rnd(numbers.length)]!;
+        case 1: {
+          let s = '"';
+          for (let k = rnd(4); k > 0; k--) s += pieces[rnd(pieces.length)];
+          return s + '"';
+        }
+        case 2:
+          return ['true', 'false', 'null'][rnd(3)]!;
+        case 3:
+          return '[' + sp() + Array.from({ length: rnd(4) }, () => gen(depth + 1)).join(sp() + ',' + sp()) + sp() + ']';
+        default:
+          return '{' + sp() + Array.from({ length: rnd(4) }, () => `"${keys[rnd(keys.length)]}"${sp()}:${sp()}${gen(depth + 1)}`).join(',' + sp()) + '}';
+      }
+    };
+    const seen = { number: 0, surrogate: 0, duplicate: 0, clean: 0 };
+    for (let n = 0; n < 3000; n++) {
+      const text = sp() + gen(0) + sp();
+      const ref = reference(text);
+      for (const strictNumbers of [false, true]) {
+        for (const duplicateKeys of ['last', 'reject'] as const) {
+          const maxDepth = 1 + rnd(6);
+          const shouldFail =
+            ref.surrogate || (strictNumbers && ref.number) || (duplicateKeys === 'reject' && ref.duplicate) || ref.maxDepth > maxDepth;
+          let failed: JsonParseError | null = null;
+          try {
+            expect(parseJson(text, { strictNumbers, duplicateKeys, maxDepth })).toEqual(JSON.parse(text));
+          } catch (e) {
+            if (!(e instanceof JsonParseError)) throw e;
+            failed = e;
+          }
+          expect({ text, strictNumbers, duplicateKeys, maxDepth, failed: failed !== null }).toEqual({
+            text,
+            strictNumbers,
+            duplicateKeys,
+            maxDepth,
+            failed: shouldFail,
+          });
+          if (failed) expect(failed.kind).toBe('value');
+        }
+      }
+      if (ref.number) seen.number++;
+      if (ref.surrogate) seen.surrogate++;
+      if (ref.duplicate) seen.duplicate++;
+      if (!ref.number && !ref.surrogate && !ref.duplicate) seen.clean++;
+    }
+    // The generator must actually exercise each kind of problem, and clean documents too.
+    for (const count of Object.values(seen)) expect(count).toBeGreaterThan(50);
+  });
+});
+
 describe('parseJsonObject and parseJsonBytes', () => {
   it('parseJsonObject requires an object', () => {
     expect(parseJsonObject('{"a":1}')).toEqual({ a: 1 });
