@@ -5,6 +5,7 @@ import type { Database } from './db.js';
 import { EventStore, type EventMeta } from './event-store.js';
 import type { RoomEvent } from '../core/events/event.js';
 import type { StateMap } from '../core/state/types.js';
+import type { StateKeyTuple } from '../core/events/event.js';
 
 export type { Database } from './db.js';
 export { openDatabase } from './db.js';
@@ -102,6 +103,28 @@ export interface Store {
   getRoomsForUser(userId: string, membership?: string): Promise<string[]>;
   /** The auth chain of the events (their auth events, transitively; not the events themselves). */
   getAuthChainIds(eventIds: readonly string[]): Promise<string[]>;
+
+  // ---- reads for serving events to clients (sync/) ----
+
+  /**
+   * Some (type, state_key) entries of the state before each event, read from the state group
+   * deltas without materialising whole states (events sharing a group are looked up once).
+   * Events without state (outliers, unknown) are absent from the result.
+   */
+  getStateEntriesBefore(
+    eventIds: readonly string[],
+    keys: readonly (readonly [type: string, stateKey: string])[],
+  ): Promise<Map<string, Map<StateKeyTuple, string>>>;
+  /** For each state event: the event its (type, state_key) held in the state before it (what it replaced). */
+  getReplacedStateIds(eventIds: readonly string[]): Promise<Map<string, string>>;
+  /** Accepted redactions (not outliers, rejected or soft-failed) of these events, oldest first, by redacted event. */
+  getRedactionsOf(eventIds: readonly string[]): Promise<Map<string, StoredEvent[]>>;
+  /** Every room in which the user has a membership (any value), with that membership's event. */
+  getMembershipsForUser(userId: string): Promise<(MemberRow & { readonly roomId: string })[]>;
+  /** Rooms with visible events in the stream range (from, to], with the last such position in each. */
+  getRoomsWithEventsIn(from: number, to: number): Promise<Map<string, number>>;
+  /** Member counts per membership, and the first `heroLimit` joined/invited users other than `userId` (by stream order). */
+  getRoomSummaryData(roomId: string, userId: string, heroLimit: number): Promise<{ counts: Map<string, number>; heroes: string[] }>;
 }
 
 const storesByDb = new WeakMap<Database, Store>();
@@ -173,6 +196,24 @@ class SqliteStore implements Store {
       membersWith: db.prepare<[number, string], MemberDb>(
         'SELECT user_id, membership, event_nid, stream_ordering FROM room_memberships WHERE room_nid = ? AND membership = ? ORDER BY user_id',
       ),
+      membershipsOfUser: db.prepare<[string], MemberDb & { room_nid: number }>(
+        'SELECT room_nid, user_id, membership, event_nid, stream_ordering FROM room_memberships WHERE user_id = ?',
+      ),
+      redactionsOf: db.prepare<[string], { event_nid: number; redacts_nid: number }>(
+        `SELECT event_nid, redacts_nid FROM events WHERE redacts_nid IN (SELECT value FROM json_each(?))
+           AND outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0 ORDER BY stream_ordering`,
+      ),
+      roomsWithEvents: db.prepare<[number, number], { room_nid: number; last: number }>(
+        `SELECT room_nid, MAX(stream_ordering) AS last FROM events WHERE stream_ordering > ? AND stream_ordering <= ?
+           AND rejected_reason IS NULL AND soft_failed = 0 GROUP BY room_nid`,
+      ),
+      memberCounts: db.prepare<[number], { membership: string; n: number }>(
+        'SELECT membership, COUNT(*) AS n FROM room_memberships WHERE room_nid = ? GROUP BY membership',
+      ),
+      heroes: db.prepare<[number, string, number], string>(
+        `SELECT user_id FROM room_memberships WHERE room_nid = ? AND membership IN ('join', 'invite') AND user_id != ?
+         ORDER BY stream_ordering LIMIT ?`,
+      ).pluck(),
       roomsForUser: db.prepare<[string, string], string>(
         `SELECT r.room_id FROM room_memberships m JOIN rooms r ON r.room_nid = m.room_nid
          WHERE m.user_id = ? AND m.membership = ? ORDER BY r.room_id`,
@@ -377,6 +418,83 @@ class SqliteStore implements Store {
       if (nid !== undefined) for (const a of this.core.authChainNids(nid)) out.add(a);
     }
     return [...out].map((n) => this.core.ids.eventId(n));
+  }
+
+  async getStateEntriesBefore(
+    eventIds: readonly string[],
+    keys: readonly (readonly [type: string, stateKey: string])[],
+  ): Promise<Map<string, Map<StateKeyTuple, string>>> {
+    const keyNids: number[] = [];
+    for (const [t, k] of keys) {
+      const nid = this.core.ids.findStateKeyNid(t, k);
+      if (nid !== undefined) keyNids.push(nid);
+    }
+    const out = new Map<string, Map<StateKeyTuple, string>>();
+    const byGroup = new Map<number | null, Map<StateKeyTuple, string>>();
+    for (const id of eventIds) {
+      const meta = this.core.eventMetaById(id);
+      if (!meta || meta.outlier) continue;
+      const group = meta.stateGroupBefore;
+      let entries = byGroup.get(group);
+      if (!entries) {
+        entries = new Map();
+        if (group !== null && keyNids.length > 0) {
+          for (const [k, v] of this.core.groups.lookup(group, keyNids)) entries.set(this.core.ids.stateTuple(k), this.core.ids.eventId(v));
+        }
+        byGroup.set(group, entries);
+      }
+      out.set(id, entries);
+    }
+    return out;
+  }
+
+  async getReplacedStateIds(eventIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const id of eventIds) {
+      const meta = this.core.eventMetaById(id);
+      if (!meta || meta.outlier || meta.stateKeyNid === null || meta.stateGroupBefore === null) continue;
+      const prev = this.core.groups.lookup(meta.stateGroupBefore, [meta.stateKeyNid]).get(meta.stateKeyNid);
+      if (prev !== undefined) out.set(id, this.core.ids.eventId(prev));
+    }
+    return out;
+  }
+
+  async getRedactionsOf(eventIds: readonly string[]): Promise<Map<string, StoredEvent[]>> {
+    const out = new Map<string, StoredEvent[]>();
+    const nids: number[] = [];
+    for (const id of eventIds) {
+      const nid = this.core.ids.findEventNid(id);
+      if (nid !== undefined) nids.push(nid);
+    }
+    if (nids.length === 0) return out;
+    for (const r of this.q.redactionsOf.all(JSON.stringify(nids))) {
+      const s = this.storedByNid(r.event_nid);
+      if (!s) continue;
+      const target = this.core.ids.eventId(r.redacts_nid);
+      const list = out.get(target);
+      if (list) list.push(s);
+      else out.set(target, [s]);
+    }
+    return out;
+  }
+
+  async getMembershipsForUser(userId: string): Promise<(MemberRow & { readonly roomId: string })[]> {
+    return this.q.membershipsOfUser.all(userId).map((r) => ({ ...this.member(r), roomId: this.core.roomByNid(r.room_nid).roomId }));
+  }
+
+  async getRoomsWithEventsIn(from: number, to: number): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (to <= from) return out;
+    for (const r of this.q.roomsWithEvents.all(from, to)) out.set(this.core.roomByNid(r.room_nid).roomId, r.last);
+    return out;
+  }
+
+  async getRoomSummaryData(roomId: string, userId: string, heroLimit: number): Promise<{ counts: Map<string, number>; heroes: string[] }> {
+    const room = this.core.room(roomId);
+    const counts = new Map<string, number>();
+    if (!room) return { counts, heroes: [] };
+    for (const r of this.q.memberCounts.all(room.nid)) counts.set(r.membership, r.n);
+    return { counts, heroes: this.q.heroes.all(room.nid, userId, heroLimit) };
   }
 }
 
