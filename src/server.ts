@@ -14,6 +14,9 @@ import { connectUsersToRooms } from './users/room-hooks.js';
 import { createStore } from './store/index.js';
 import { createRoomsService } from './rooms/service.js';
 import { createNotifier } from './sync/notifier.js';
+import { createTypingService } from './ephemeral/typing.js';
+import { createReceiptsService } from './ephemeral/receipts.js';
+import { createPresenceService } from './ephemeral/presence.js';
 
 export interface ListeningAddress {
   /** e.g. `http://127.0.0.1:8008` or `https://[::1]:8448`. */
@@ -73,8 +76,11 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
   logger.info(`database: ${dbPath}`);
 
   const apps: FastifyInstance[] = [];
+  /** Timers of services to stop at shutdown. */
+  const stops: (() => void)[] = [];
   const closeAll = async () => {
     await Promise.all(apps.map((app) => closeBounded(app, graceMs, logger)));
+    for (const stop of stops) stop();
     if (db.open) db.close();
   };
 
@@ -108,6 +114,33 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
     connectUsersToRooms(services.users, rooms, {
       onRoomError: (roomId, userId, err) => logger.error({ err, roomId, userId }, 'profile propagation failed'),
     });
+    // Typing, receipts, read markers and presence (src/ephemeral); activity there counts for presence.
+    const presence = createPresenceService({
+      db,
+      notifier,
+      serverName: config.server_name,
+      enabled: config.presence.enabled,
+      onListenerError: (err) => logger.error({ err }, 'presence listener failed'),
+    });
+    const onActivity = (userId: string): void => presence.bumpActive(userId);
+    services.presence = presence;
+    services.typing = createTypingService({
+      store,
+      notifier,
+      serverName: config.server_name,
+      onActivity,
+      onListenerError: (err) => logger.error({ err }, 'typing listener failed'),
+    });
+    services.receipts = createReceiptsService({
+      db,
+      store,
+      notifier,
+      serverName: config.server_name,
+      users: services.users,
+      onActivity,
+      onListenerError: (err) => logger.error({ err }, 'receipt listener failed'),
+    });
+    stops.push(() => presence.close(), () => services.typing?.close());
 
     const addresses: ListeningAddress[] = [];
     for (const listener of config.listeners) {

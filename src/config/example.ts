@@ -132,6 +132,11 @@ ${blacklist}
 # federation).
 ip_range_whitelist: []
 
+# Presence (online/unavailable/offline, status messages). With enabled: false the presence
+# endpoints still answer (everyone appears offline) but nothing is tracked or sent to anyone.
+presence:
+  enabled: true
+
 # Rate limits for clients. false turns every limit off (tests, benchmarks).
 rate_limiting: true
 

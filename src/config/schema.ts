@@ -192,6 +192,8 @@ export const configSchema = z
     trusted_key_servers: z.array(trustedKeyServerSchema, { error: 'expected a list of {server_name: ...}' }).default([]),
     ip_range_blacklist: z.array(cidr, { error: 'expected a list of IP ranges' }).default([...DEFAULT_IP_RANGE_BLACKLIST]),
     ip_range_whitelist: z.array(cidr, { error: 'expected a list of IP ranges' }).default([]),
+    /** Synapse's `presence` section: `enabled: false` keeps the endpoints answering but tracks and broadcasts nothing. */
+    presence: z.object({ enabled: bool.default(true) }, { error: 'expected a mapping such as {enabled: true}' }).prefault({}),
     /** Ours: `false` turns every rate limit off (tests, benchmarks). */
     rate_limiting: bool.default(true),
     /** Ours: the pino log level. Python's names (WARNING, CRITICAL) are accepted too. */

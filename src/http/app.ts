@@ -30,6 +30,13 @@ import { filterRoutes } from './client/filter.js';
 import { accountDataRoutes } from './client/account-data.js';
 import { profileRoutes } from './client/profile.js';
 import { adminRegisterRoutes } from './admin/register.js';
+import type { TypingService } from '../ephemeral/typing.js';
+import type { ReceiptsService } from '../ephemeral/receipts.js';
+import type { PresenceService } from '../ephemeral/presence.js';
+import { typingRoutes } from './client/typing.js';
+import { receiptRoutes } from './client/receipts.js';
+import { readMarkerRoutes } from './client/read-markers.js';
+import { presenceRoutes } from './client/presence.js';
 
 /** A key this server signed with before (published in `old_verify_keys`). */
 export interface OldVerifyKey {
@@ -64,6 +71,12 @@ export interface AppServices {
   notifier?: Notifier;
   /** The single writer of room events and state (src/rooms). */
   rooms?: RoomsService;
+  /** Typing notifications, in memory (src/ephemeral/typing.ts); /sync reads it as its TypingSource. */
+  typing?: TypingService;
+  /** Receipts and read markers (src/ephemeral/receipts.ts); /sync's ReceiptsSource. */
+  receipts?: ReceiptsService;
+  /** Presence (src/ephemeral/presence.ts); /sync's PresenceSource. */
+  presence?: PresenceService;
 }
 
 export interface BuildAppOptions {
@@ -96,6 +109,10 @@ const PLUGINS: Record<ResourceName, RoutePlugin[]> = {
     accountDataRoutes,
     profileRoutes,
     adminRegisterRoutes,
+    typingRoutes,
+    receiptRoutes,
+    readMarkerRoutes,
+    presenceRoutes,
   ],
   federation: [federationVersionRoutes],
   keys: [serverKeyRoutes],
