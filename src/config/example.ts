@@ -140,6 +140,63 @@ presence:
 # Rate limits for clients. false turns every limit off (tests, benchmarks).
 rate_limiting: true
 
+# Synapse's rate limits: on average per_second actions, in bursts of up to burst_count. Messages and
+# joins count per user (server admins are exempt), registration per client address, login per
+# address, per account and per failed attempt. Exceeding one answers 429 M_LIMIT_EXCEEDED.
+rc_message:
+  per_second: 0.2
+  burst_count: 10
+# Registrations per client address.
+rc_registration:
+  per_second: 0.17
+  burst_count: 3
+# Login attempts per client address, per account, and failed attempts per account.
+rc_login:
+  address:
+    per_second: 0.003
+    burst_count: 5
+  account:
+    per_second: 0.003
+    burst_count: 5
+  failed_attempts:
+    per_second: 0.17
+    burst_count: 3
+# Room joins per user (remote: joins through another server).
+rc_joins:
+  local:
+    per_second: 0.1
+    burst_count: 10
+  remote:
+    per_second: 0.01
+    burst_count: 10
+
+# The user directory (POST /user_directory/search). With search_all_users: false, users find only
+# people who share a room with them or are in public rooms; with true, every user this server knows.
+user_directory:
+  enabled: true
+  search_all_users: false
+
+# Serve /.well-known/matrix/server, telling other servers to reach this one at port 443 of the
+# server name (for a reverse proxy there). /.well-known/matrix/client is served when public_baseurl is set.
+serve_server_wellknown: false
+
+# TURN servers for VoIP calls (GET /voip/turnServer). With turn_shared_secret, each user gets
+# time-limited credentials (the TURN REST API of coturn's use-auth-secret); or give a fixed
+# turn_username and turn_password. No TURN server by default.
+#turn_uris:
+#  - "turn:turn.example.org:3478?transport=udp"
+#  - "turn:turn.example.org:3478?transport=tcp"
+# The shared secret configured in the TURN server.
+#turn_shared_secret: "a long random string"
+# Fixed TURN credentials, when the TURN server has no shared secret.
+#turn_username: "turnuser"
+# The password that goes with turn_username.
+#turn_password: "turnpassword"
+# How long generated TURN credentials stay valid.
+turn_user_lifetime: 1h
+# Whether guests may get TURN credentials.
+turn_allow_guests: true
+
 # Log level: trace, debug, info, warn, error, fatal or silent. Logs are JSON lines on stdout.
 # (Synapse's log_config file is not supported.)
 log_level: info

@@ -93,6 +93,18 @@ const unpaddedEd25519Key = z.string({ error: 'expected an unpadded base64 ed2551
   { error: 'expected an unpadded base64 ed25519 public key (32 bytes)' },
 );
 
+/** One Synapse rate limiter: `per_second` actions on average, bursts of up to `burst_count`. */
+const rateLimitSettings = (perSecond: number, burstCount: number) =>
+  z
+    .object(
+      {
+        per_second: z.number({ error: 'expected a number of actions per second' }).nonnegative({ error: 'expected a number >= 0' }).default(perSecond),
+        burst_count: z.number({ error: 'expected a number of actions' }).nonnegative({ error: 'expected a number >= 0' }).default(burstCount),
+      },
+      { error: 'expected a mapping such as {per_second: 0.2, burst_count: 10}' },
+    )
+    .prefault({});
+
 const resourceSchema = z.object({
   /** Resource names; unknown names are warned about by the loader and dropped here. */
   names: z.array(z.string({ error: 'expected a resource name' }), { error: 'expected a list of resource names' }).default([]),
@@ -196,6 +208,31 @@ export const configSchema = z
     presence: z.object({ enabled: bool.default(true) }, { error: 'expected a mapping such as {enabled: true}' }).prefault({}),
     /** Ours: `false` turns every rate limit off (tests, benchmarks). */
     rate_limiting: bool.default(true),
+    /** Synapse's rate limits (per_second, burst_count), applied per user or per client address. */
+    rc_message: rateLimitSettings(0.2, 10),
+    rc_registration: rateLimitSettings(0.17, 3),
+    rc_login: z
+      .object(
+        { address: rateLimitSettings(0.003, 5), account: rateLimitSettings(0.003, 5), failed_attempts: rateLimitSettings(0.17, 3) },
+        { error: 'expected a mapping with address, account and failed_attempts' },
+      )
+      .prefault({}),
+    rc_joins: z
+      .object({ local: rateLimitSettings(0.1, 10), remote: rateLimitSettings(0.01, 10) }, { error: 'expected a mapping with local and remote' })
+      .prefault({}),
+    /** Synapse's `user_directory` section. */
+    user_directory: z
+      .object({ enabled: bool.default(true), search_all_users: bool.default(false) }, { error: 'expected a mapping such as {search_all_users: false}' })
+      .prefault({}),
+    /** Synapse: serve /.well-known/matrix/server, delegating federation to port 443 of the server name. */
+    serve_server_wellknown: bool.default(false),
+    /** Synapse's TURN settings for /voip/turnServer. */
+    turn_uris: z.array(nonEmptyString('a TURN URI'), { error: 'expected a list of TURN URIs' }).default([]),
+    turn_shared_secret: nonEmptyString('a secret string').optional(),
+    turn_username: nonEmptyString('a user name').optional(),
+    turn_password: nonEmptyString('a password').optional(),
+    turn_user_lifetime: duration.prefault('1h'),
+    turn_allow_guests: bool.default(true),
     /** Ours: the pino log level. Python's names (WARNING, CRITICAL) are accepted too. */
     log_level: z
       .preprocess(
