@@ -63,8 +63,8 @@ export interface ReceiptsStore {
    */
   put(r: ReceiptInput): ReceiptRow | null;
   /**
-   * Receipts of the rooms changed in (since, upTo]; m.read.private rows only for `viewer`.
-   * `since` 0 reads every room's current receipts through the room index.
+   * Receipts of the rooms changed in (since, upTo], oldest first; m.read.private rows only for
+   * `viewer`. `since` 0 reads every room's current receipts through the room index.
    */
   changedSince(roomNids: readonly number[], since: number, upTo: number, viewer: string): ReceiptRow[];
   /** The highest stream ordering acknowledged by the user's m.read / m.read.private receipts, unthreaded or main. */
@@ -86,7 +86,8 @@ export function createReceiptsStore(db: Database, counters: StreamCounters = cre
     // Initial sync: every room's rows through the primary key (room_nid first).
     allOfRooms: db.prepare<[string, string, number], RowDb>(
       `SELECT r.* FROM receipts r JOIN json_each(?) j ON r.room_nid = j.value
-       WHERE (r.receipt_type <> '${PRIVATE}' OR r.user_id = ?) AND r.stream_id <= ?`,
+       WHERE (r.receipt_type <> '${PRIVATE}' OR r.user_id = ?) AND r.stream_id <= ?
+       ORDER BY r.stream_id`,
     ),
     // Incremental sync: the few rows changed since the token, through the stream index.
     since: db.prepare<[number, number, string], RowDb>(

@@ -263,6 +263,8 @@ export function createReceiptsService(deps: ReceiptsServiceDeps): ReceiptsServic
         if (nid !== undefined) roomIdByNid.set(nid, roomId);
       }
       const rows = rstore.changedSince([...roomIdByNid.keys()], since, upTo, userId);
+      // Rows come oldest first: when one user has two receipts of a type on the same event (e.g.
+      // unthreaded and main), the content can hold one, and the latest wins (as Synapse).
       for (const row of rows) {
         const roomId = roomIdByNid.get(row.roomNid)!;
         let content = out.get(roomId);
