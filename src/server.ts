@@ -13,9 +13,13 @@ import { createUsersService, usersOptionsFromConfig } from './users/service.js';
 import { connectUsersToRooms } from './users/room-hooks.js';
 import { createStore } from './store/index.js';
 import { createRoomsService } from './rooms/service.js';
+import { createRoomLifecycle } from './rooms/lifecycle/index.js';
 import { createNotifier } from './sync/notifier.js';
+import { createSearchArea } from './search/index.js';
+import { createRateLimiter } from './http/rate-limit.js';
 import { createTypingService } from './ephemeral/typing.js';
 import { createReceiptsService } from './ephemeral/receipts.js';
+import { createPushService } from './push/service.js';
 import { createPresenceService } from './ephemeral/presence.js';
 
 export interface ListeningAddress {
@@ -114,6 +118,20 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
     connectUsersToRooms(services.users, rooms, {
       onRoomError: (roomId, userId, err) => logger.error({ err, roomId, userId }, 'profile propagation failed'),
     });
+    // Search index, user directory, reports, OpenID tokens (src/search): derived writers installed
+    // before any event is written; rate limits per Synapse's rc_* settings.
+    Object.assign(services, createSearchArea({ store, config, users: services.users, clock: Date.now }));
+    services.rateLimiter = createRateLimiter(config);
+    // Room creation, membership, upgrades, aliases, directory; its derived writer keeps the
+    // directory summary, so it is built before any event is written.
+    services.roomLifecycle = createRoomLifecycle({
+      rooms,
+      users: services.users,
+      serverName: config.server_name,
+      defaultRoomVersion: config.default_room_version,
+      clock: Date.now,
+      logger,
+    });
     // Typing, receipts, read markers and presence (src/ephemeral); activity there counts for presence.
     const presence = createPresenceService({
       db,
@@ -141,6 +159,10 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
       onListenerError: (err) => logger.error({ err }, 'receipt listener failed'),
     });
     stops.push(() => presence.close(), () => services.typing?.close());
+    // Push: rules, notification counts evaluated in each event's transaction, pushers, /notifications.
+    const push = createPushService({ db, store, notifier, users: services.users, serverName: config.server_name, logger, receipts: services.receipts });
+    services.push = push;
+    stops.push(() => push.close());
 
     const addresses: ListeningAddress[] = [];
     for (const listener of config.listeners) {

@@ -30,6 +30,23 @@ import { filterRoutes } from './client/filter.js';
 import { accountDataRoutes } from './client/account-data.js';
 import { profileRoutes } from './client/profile.js';
 import { adminRegisterRoutes } from './admin/register.js';
+import type { RoomLifecycleService } from '../rooms/lifecycle/index.js';
+import { createRoomRoutes } from './client/create-room.js';
+import { membershipRoutes } from './client/membership.js';
+import { aliasRoutes } from './client/aliases.js';
+import { directoryRoutes } from './client/directory.js';
+import { joinedRoomsRoutes } from './client/joined-rooms.js';
+import { upgradeRoutes } from './client/upgrade.js';
+import type { SearchService } from '../search/service.js';
+import type { UserDirectoryService } from '../search/user-directory.js';
+import type { ReportsService } from '../search/reports.js';
+import type { OpenIdTokens } from '../search/openid.js';
+import type { RateLimiter } from './rate-limit.js';
+import { searchRoutes } from './client/search.js';
+import { userDirectoryRoutes } from './client/user-directory.js';
+import { reportRoutes } from './client/report.js';
+import { miscRoutes } from './client/misc.js';
+import { wellKnownRoutes } from './well-known.js';
 import type { TypingService } from '../ephemeral/typing.js';
 import type { ReceiptsService } from '../ephemeral/receipts.js';
 import type { PresenceService } from '../ephemeral/presence.js';
@@ -37,6 +54,22 @@ import { typingRoutes } from './client/typing.js';
 import { receiptRoutes } from './client/receipts.js';
 import { readMarkerRoutes } from './client/read-markers.js';
 import { presenceRoutes } from './client/presence.js';
+import type { PushService } from '../push/service.js';
+import { pushRulesRoutes } from './client/pushrules.js';
+import { pushersRoutes } from './client/pushers.js';
+import { notificationsRoutes } from './client/notifications.js';
+import type { ClientTxns } from '../rooms/transactions.js';
+import type { RelationsService } from '../rooms/relations.js';
+import type { RoomEventsService } from '../rooms/room-events.js';
+import { sendRoutes } from './client/send.js';
+import { stateRoutes } from './client/state.js';
+import { membersRoutes } from './client/members.js';
+import { eventRoutes } from './client/event.js';
+import { contextRoutes } from './client/context.js';
+import { messagesRoutes } from './client/messages.js';
+import { redactRoutes } from './client/redact.js';
+import { relationsRoutes } from './client/relations.js';
+import { threadsRoutes } from './client/threads.js';
 
 /** A key this server signed with before (published in `old_verify_keys`). */
 export interface OldVerifyKey {
@@ -71,12 +104,32 @@ export interface AppServices {
   notifier?: Notifier;
   /** The single writer of room events and state (src/rooms). */
   rooms?: RoomsService;
+  /** Room creation, membership, upgrades, aliases and the room directory (src/rooms/lifecycle). */
+  roomLifecycle?: RoomLifecycleService;
+  /** POST /search over the full-text index (src/search). */
+  search?: SearchService;
+  /** POST /user_directory/search (src/search/user-directory.ts). */
+  userDirectory?: UserDirectoryService;
+  /** Content reports (src/search/reports.ts). */
+  reports?: ReportsService;
+  /** OpenID tokens (src/search/openid.ts); the federation openid/userinfo endpoint reads them. */
+  openIdTokens?: OpenIdTokens;
+  /** Client rate limits (src/http/rate-limit.ts), applied to routes declaring `rateLimit`; none when absent. */
+  rateLimiter?: RateLimiter;
   /** Typing notifications, in memory (src/ephemeral/typing.ts); /sync reads it as its TypingSource. */
   typing?: TypingService;
   /** Receipts and read markers (src/ephemeral/receipts.ts); /sync's ReceiptsSource. */
   receipts?: ReceiptsService;
   /** Presence (src/ephemeral/presence.ts); /sync's PresenceSource. */
   presence?: PresenceService;
+  /** Push rules, notification counts (/sync's NotificationCountsSource), pushers, /notifications (src/push). */
+  push?: PushService;
+  /** Client transaction IDs of /send and /redact (src/rooms/transactions.ts); /sync reads `lookup` for transaction_id. */
+  txns?: ClientTxns;
+  /** The relations index and bundled aggregations (src/rooms/relations.ts); /sync reads `aggregations`. */
+  relations?: RelationsService;
+  /** Room event endpoints (src/rooms/room-events.ts); built from store, rooms, txns and relations when absent. */
+  roomEvents?: RoomEventsService;
 }
 
 export interface BuildAppOptions {
@@ -109,10 +162,34 @@ const PLUGINS: Record<ResourceName, RoutePlugin[]> = {
     accountDataRoutes,
     profileRoutes,
     adminRegisterRoutes,
+    createRoomRoutes,
+    membershipRoutes,
+    aliasRoutes,
+    directoryRoutes,
+    joinedRoomsRoutes,
+    upgradeRoutes,
+    searchRoutes,
+    userDirectoryRoutes,
+    reportRoutes,
+    wellKnownRoutes,
     typingRoutes,
     receiptRoutes,
     readMarkerRoutes,
     presenceRoutes,
+    pushRulesRoutes,
+    pushersRoutes,
+    notificationsRoutes,
+    sendRoutes,
+    stateRoutes,
+    membersRoutes,
+    eventRoutes,
+    contextRoutes,
+    messagesRoutes,
+    redactRoutes,
+    relationsRoutes,
+    threadsRoutes,
+    // Keep last: its /room_keys/version placeholder steps aside for a real key-backup route.
+    miscRoutes,
   ],
   federation: [federationVersionRoutes],
   keys: [serverKeyRoutes],
@@ -223,6 +300,9 @@ export function buildApp(services: AppServices, opts: BuildAppOptions = {}): Fas
   app.options('*', async (_request, reply) => {
     reply.code(204).headers(CORS_HEADERS).send();
   });
+
+  // Read by clientRoute() for routes declaring `rateLimit`.
+  app.decorate('rateLimiter', services.rateLimiter ?? null);
 
   for (const name of RESOURCE_NAMES) {
     if (!resources.has(name)) continue;
