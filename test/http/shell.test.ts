@@ -425,9 +425,11 @@ describe('GET /_matrix/key/v2/server', () => {
     const a = await app.inject({ method: 'GET', url: '/_matrix/key/v2/server' });
     const b = await app.inject({ method: 'GET', url: `/_matrix/key/v2/server/${encodeURIComponent(key.keyId)}` });
     const c = await app.inject({ method: 'GET', url: '/_matrix/key/v2/server/ed25519:unknown' });
+    const d = await app.inject({ method: 'GET', url: '/_matrix/key/v2/server/' });
     expect(b.statusCode).toBe(200);
     expect(b.json()).toEqual(a.json());
     expect(c.json()).toEqual(a.json());
+    expect(d.json()).toEqual(a.json());
   });
 
   it('reuses the signed answer for a minute, then signs a fresh one', async () => {

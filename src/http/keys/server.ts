@@ -1,5 +1,5 @@
-// GET /_matrix/key/v2/server and GET /_matrix/key/v2/server/{keyId} (deprecated; same body):
-// this server's signed key (server-server API "Publishing Keys").
+// GET /_matrix/key/v2/server, and the deprecated GET /_matrix/key/v2/server/{keyId} (same body, keyId
+// may be empty): this server's signed key (server-server API "Publishing Keys").
 import type { FastifyInstance } from 'fastify';
 import { signJson } from '../../core/crypto/signing.js';
 import type { JsonObject } from '../../core/json/types.js';
@@ -45,8 +45,12 @@ export function serverKeyRoutes(services: AppServices) {
     app.get('/_matrix/key/v2/server', async (_request, reply) => {
       reply.type('application/json').send(current());
     });
-    // Older servers ask for one key ID; every known server answers with the whole document.
+    // Older servers ask for one key ID (or none, with a trailing slash); servers answer every such
+    // request with the whole document.
     app.get('/_matrix/key/v2/server/:keyId', async (_request, reply) => {
+      reply.type('application/json').send(current());
+    });
+    app.get('/_matrix/key/v2/server/', async (_request, reply) => {
       reply.type('application/json').send(current());
     });
   };
