@@ -13,7 +13,10 @@ export interface PresenceRow {
   readonly statusMsg: string | null;
   /** When the user was last active (ms since 1970); 0 = never. */
   readonly lastActiveTs: number;
-  /** When the user last synced (local users) or was last heard of over federation (remote users). */
+  /**
+   * When the user's client was last seen, by a sync or a presence update (local users), or when
+   * we last heard of the user over federation (remote users): the offline timers count from it.
+   */
   readonly lastSyncTs: number;
   readonly currentlyActive: boolean;
   readonly streamId: number;
@@ -46,9 +49,10 @@ export interface PresenceStore {
   get(userId: string): PresenceRow | undefined;
   /**
    * Writes the row; with `bump` it gets the next stream position (a change clients are told
-   * about), otherwise it keeps its position (e.g. a newer last-active time alone). Returns the row.
+   * about), otherwise it keeps `keepStreamId`, its current position (e.g. a newer last-active time
+   * alone). Returns the row.
    */
-  put(row: Omit<PresenceRow, 'streamId'>, bump: boolean): PresenceRow;
+  put(row: Omit<PresenceRow, 'streamId'>, bump: boolean, keepStreamId: number): PresenceRow;
   /** Rows of these users changed in (since, upTo]; since 0: every row of these users. */
   changedSince(userIds: readonly string[], since: number, upTo: number): PresenceRow[];
   /** Every row whose state is not offline (timeouts are tracked for them). */
@@ -91,8 +95,9 @@ export function createPresenceStore(db: Database, counters: StreamCounters = cre
   };
   let current = counters.current(PRESENCE_STREAM);
 
-  const putTxn = db.transaction((row: Omit<PresenceRow, 'streamId'>, bump: boolean): PresenceRow => {
-    const streamId = bump ? counters.next(PRESENCE_STREAM) : (q.get.get(row.userId)?.stream_id ?? counters.next(PRESENCE_STREAM));
+  const putTxn = db.transaction((row: Omit<PresenceRow, 'streamId'>, bump: boolean, keepStreamId: number): PresenceRow => {
+    // A first row always gets a position of its own (0 is "never changed").
+    const streamId = bump || keepStreamId <= 0 ? counters.next(PRESENCE_STREAM) : keepStreamId;
     q.upsert.run(row.userId, row.state, row.statusMsg, row.lastActiveTs, row.lastSyncTs, row.currentlyActive ? 1 : 0, streamId);
     return { ...row, streamId };
   });
@@ -103,8 +108,8 @@ export function createPresenceStore(db: Database, counters: StreamCounters = cre
       const r = q.get.get(userId);
       return r ? toRow(r) : undefined;
     },
-    put(row, bump) {
-      const out = putTxn.immediate(row, bump);
+    put(row, bump, keepStreamId) {
+      const out = putTxn.immediate(row, bump, keepStreamId);
       if (out.streamId > current) current = out.streamId;
       return out;
     },

@@ -202,7 +202,7 @@ export function createPresenceService(deps: PresenceServiceDeps): PresenceServic
     const fields: Fields = local ? { ...next, currentlyActive: next.state === 'online' && t - next.lastActiveTs < timings.lastActiveGranularityMs } : next;
     if (sameFields(prev, fields)) return prev;
     const notify = shouldNotify(prev, fields);
-    const row = pstore.put(fields, notify);
+    const row = pstore.put(fields, notify, prev.streamId);
     cache.set(userId, row);
     if (row.state === 'offline') {
       live.delete(userId);
@@ -370,11 +370,14 @@ export function createPresenceService(deps: PresenceServiceDeps): PresenceServic
       const t = now();
       const row = current(userId);
       // As Synapse: the status message is replaced (absent clears it); going online is activity.
+      // The client was seen now whatever the state, so the offline timer restarts (Synapse keeps
+      // that per device; lastSyncTs plays its part here).
       update(userId, {
         ...row,
         state: presence as PresenceStateName,
         statusMsg: typeof statusMsg === 'string' && statusMsg.length > 0 ? statusMsg : null,
         lastActiveTs: presence === 'online' ? t : row.lastActiveTs,
+        lastSyncTs: t,
       });
     },
 
