@@ -14,7 +14,10 @@ import { connectUsersToRooms } from './users/room-hooks.js';
 import { createStore } from './store/index.js';
 import { createRoomsService } from './rooms/service.js';
 import { createRoomLifecycle } from './rooms/lifecycle/index.js';
+import { createClientTxns } from './rooms/transactions.js';
+import { createRelationsService } from './rooms/relations.js';
 import { createNotifier } from './sync/notifier.js';
+import { createE2eeService } from './e2ee/service.js';
 import { createSearchArea } from './search/index.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { createTypingService } from './ephemeral/typing.js';
@@ -113,6 +116,10 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
       logger,
     });
     const services: AppServices = { config, logger, serverKeys, clock: Date.now, metrics, store, notifier, rooms };
+    // Transaction IDs and the relations index: derived writers, installed before any event is written.
+    // The room-event routes build their service from these (src/http/client/room-events-common.ts).
+    services.txns = createClientTxns({ store, now: Date.now });
+    services.relations = createRelationsService({ store, now: Date.now });
     services.users = createUsersService({ ...usersOptionsFromConfig(db, config), onHookError: (hook, err) => logger.error({ err }, `users hook ${hook} failed`) });
     // Profile changes reach member events; deactivated users leave their rooms.
     connectUsersToRooms(services.users, rooms, {
@@ -163,6 +170,11 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
     const push = createPushService({ db, store, notifier, users: services.users, serverName: config.server_name, logger, receipts: services.receipts });
     services.push = push;
     stops.push(() => push.close());
+    // E2EE (keys, to-device, key backup): its derived writer records joins and leaves for device
+    // lists; /sync reads its ToDeviceSource and DeviceKeysSource.
+    const e2ee = createE2eeService({ db, store, users: services.users, serverName: config.server_name, notifier, clock: Date.now, logger });
+    Object.assign(services, { e2ee, toDevice: e2ee.toDevice, deviceKeys: e2ee.deviceKeys });
+    stops.push(() => e2ee.close());
 
     const addresses: ListeningAddress[] = [];
     for (const listener of config.listeners) {
