@@ -442,8 +442,10 @@ class PushServiceImpl implements PushService {
       }
     }
 
-    // The sender read everything up to their own event; membership changes move the audience.
-    if (local.has(ev.sender)) this.store.memberSent(info.roomNid, ev.sender, so);
+    // Sending an event marks the room read up to it (spec "Marking notifications as read"). Only
+    // non-state events: a profile change the server copies into every room is no sign of reading.
+    if (ev.stateKey === undefined && local.has(ev.sender)) this.store.memberSent(info.roomNid, ev.sender, so);
+    // Membership changes move the audience.
     if (ev.type === MEMBER && ev.stateKey !== undefined) {
       if (ev.content.membership === 'join') {
         if (!state.joined.has(ev.stateKey)) this.store.addRoomMember(info.roomNid, ev.stateKey, so);
