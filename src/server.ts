@@ -17,6 +17,7 @@ import { createRoomLifecycle } from './rooms/lifecycle/index.js';
 import { createClientTxns } from './rooms/transactions.js';
 import { createRelationsService } from './rooms/relations.js';
 import { createNotifier } from './sync/notifier.js';
+import { buildSyncService } from './http/client/sync.js';
 import { createE2eeService } from './e2ee/service.js';
 import { createSearchArea } from './search/index.js';
 import { createRateLimiter } from './http/rate-limit.js';
@@ -175,6 +176,12 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
     const e2ee = createE2eeService({ db, store, users: services.users, serverName: config.server_name, notifier, clock: Date.now, logger });
     Object.assign(services, { e2ee, toDevice: e2ee.toDevice, deviceKeys: e2ee.deviceKeys });
     stops.push(() => e2ee.close());
+    // /sync reads every stream above; one service per server (its wake index serves all listeners).
+    const sync = buildSyncService(services);
+    if (sync) {
+      services.sync = sync;
+      stops.push(() => sync.close());
+    }
 
     const addresses: ListeningAddress[] = [];
     for (const listener of config.listeners) {

@@ -70,6 +70,16 @@ import { messagesRoutes } from './client/messages.js';
 import { redactRoutes } from './client/redact.js';
 import { relationsRoutes } from './client/relations.js';
 import { threadsRoutes } from './client/threads.js';
+import { syncRoutes } from './client/sync.js';
+import type { SyncService } from '../sync/service.js';
+import type { SyncSources } from '../sync/sources.js';
+import type { E2eeService } from '../e2ee/service.js';
+import type { DeviceKeysSource, ToDeviceSource } from '../sync/sources.js';
+import { keysRoutes } from './client/keys.js';
+import { crossSigningRoutes } from './client/cross-signing.js';
+import { toDeviceRoutes } from './client/to-device.js';
+import { keyBackupRoutes } from './client/key-backup.js';
+import { dehydratedDeviceRoutes } from './client/dehydrated-device.js';
 
 /** A key this server signed with before (published in `old_verify_keys`). */
 export interface OldVerifyKey {
@@ -130,6 +140,16 @@ export interface AppServices {
   relations?: RelationsService;
   /** Room event endpoints (src/rooms/room-events.ts); built from store, rooms, txns and relations when absent. */
   roomEvents?: RoomEventsService;
+  /** GET /sync (src/sync); built by server.ts, or by the sync plugin from the services here when absent. */
+  sync?: SyncService;
+  /** /sync sources not held as services above (e2ee sets toDevice and deviceKeys here). */
+  syncSources?: SyncSources;
+  /** Device, one-time and cross-signing keys, to-device messages, key backup, dehydrated devices (src/e2ee). */
+  e2ee?: E2eeService;
+  /** /sync's ToDeviceSource (src/e2ee): `e2ee.toDevice`. */
+  toDevice?: ToDeviceSource;
+  /** /sync's DeviceKeysSource (src/e2ee): `e2ee.deviceKeys`. */
+  deviceKeys?: DeviceKeysSource;
 }
 
 export interface BuildAppOptions {
@@ -188,6 +208,12 @@ const PLUGINS: Record<ResourceName, RoutePlugin[]> = {
     redactRoutes,
     relationsRoutes,
     threadsRoutes,
+    syncRoutes,
+    keysRoutes,
+    crossSigningRoutes,
+    toDeviceRoutes,
+    keyBackupRoutes,
+    dehydratedDeviceRoutes,
     // Keep last: its /room_keys/version placeholder steps aside for a real key-backup route.
     miscRoutes,
   ],

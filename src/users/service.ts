@@ -106,6 +106,11 @@ export interface UsersHooks {
   profileChanged: Listener<[userId: string, change: { displayname?: string | undefined; avatar_url?: string | undefined }]>[];
   /** Devices were removed (logout, deletion, deactivation): e2ee drops their keys, device lists change. */
   devicesRemoved: Listener<[userId: string, deviceIds: string[]]>[];
+  /**
+   * Devices were created (login, registration, `createDevice`) or renamed: the user's device list
+   * changed for everyone sharing a room with them (e2ee records it on the device-list stream).
+   */
+  devicesChanged: Listener<[userId: string, deviceIds: string[]]>[];
   /** A user was deactivated: the rooms writer makes them leave every room. */
   userDeactivated: Listener<[userId: string]>[];
   /** Account data (including tags) changed at `streamId`: sync wakes the user's waiting requests. */
@@ -159,6 +164,13 @@ export interface UsersService {
   listDevices(requester: Requester): Promise<{ devices: JsonObject[] }>;
   getDevice(requester: Requester, deviceId: string): Promise<JsonObject>;
   updateDevice(requester: Requester, deviceId: string, body: unknown): Promise<void>;
+  /**
+   * Server-side device creation without an access token (dehydrated devices, MSC3814); false when
+   * the user already has a device with that ID.
+   */
+  createDevice(userId: string, deviceId: string, displayName: string | null): Promise<boolean>;
+  /** Server-side removal of devices, without UIA (dehydrated devices, admin tools); hooks run as usual. */
+  removeDevices(userId: string, deviceIds: string[]): Promise<void>;
   /** DELETE /devices/{id} and POST /delete_devices (UIA m.login.password). */
   deleteDevices(requester: Requester, deviceIds: string[] | undefined, body: unknown, operation: string): Promise<UiaResult<Record<string, never>>>;
 
@@ -290,7 +302,7 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
   const uia = createUiaManager({ clock });
   const nonces: NonceStore = createNonceStore(clock);
   const tokenCache = new LRUCache<string, CachedToken>({ max: opts.tokenCacheSize ?? 10_000 });
-  const hooks: UsersHooks = { profileChanged: [], devicesRemoved: [], userDeactivated: [], accountDataChanged: [] };
+  const hooks: UsersHooks = { profileChanged: [], devicesRemoved: [], devicesChanged: [], userDeactivated: [], accountDataChanged: [] };
   const onHookError = opts.onHookError ?? ((hook, err) => console.error(`users hook ${hook} failed`, err));
 
   async function emit<K extends keyof UsersHooks>(name: K, ...args: Parameters<UsersHooks[K][number]>): Promise<void> {
@@ -375,7 +387,7 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
     const accessToken = generateAccessToken();
     const refreshToken = s.wantsRefreshToken ? generateRefreshToken() : undefined;
     const expiresTs = refreshToken ? now + refreshLifetime : null;
-    const { revokedTokenHashes } = await store.startSession({
+    const { revokedTokenHashes, deviceCreated } = await store.startSession({
       userNid,
       deviceId,
       initialDisplayName: s.initialDeviceDisplayName ?? null,
@@ -386,6 +398,7 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
       now,
     });
     forgetTokens(revokedTokenHashes);
+    if (deviceCreated) await emit('devicesChanged', userId, [deviceId]);
     const out: SessionResult = { user_id: userId, access_token: accessToken, device_id: deviceId, home_server: serverName };
     if (refreshToken) {
       out.refresh_token = refreshToken;
@@ -749,7 +762,26 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
       checkDeviceDisplayName(name);
       if (!(await store.getDevice(requester.userNid, deviceId))) throw new MatrixError('M_NOT_FOUND', 'Device not found', 404);
       // "If not given, the display name is unchanged."
-      if (name !== undefined) await store.setDeviceDisplayName(requester.userNid, deviceId, name);
+      if (name !== undefined) {
+        await store.setDeviceDisplayName(requester.userNid, deviceId, name);
+        // The name is shown in /keys/query (unsigned.device_display_name).
+        await emit('devicesChanged', requester.userId, [deviceId]);
+      }
+    },
+
+    async createDevice(userId, deviceId, displayName) {
+      checkDeviceId(deviceId);
+      checkDeviceDisplayName(displayName ?? undefined);
+      const u = await requireLocalUser(userId);
+      if (!(await store.createDevice(u.nid, deviceId, displayName, clock()))) return false;
+      await emit('devicesChanged', userId, [deviceId]);
+      return true;
+    },
+
+    async removeDevices(userId, deviceIds) {
+      const u = await requireLocalUser(userId);
+      const removed = await store.deleteDevices(u.nid, { deviceIds });
+      await afterDevicesRemoved(userId, removed);
     },
 
     async deleteDevices(requester, deviceIds, rawBody, operation) {

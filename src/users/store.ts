@@ -105,7 +105,7 @@ export interface UsersStore {
    * Login/registration: creates the device unless it exists, revokes tokens the device had, and
    * issues the new access (and refresh) token, in one transaction.
    */
-  startSession(s: NewSession): Promise<{ revokedTokenHashes: Buffer[] }>;
+  startSession(s: NewSession): Promise<{ revokedTokenHashes: Buffer[]; deviceCreated: boolean }>;
   getAccessToken(hash: Buffer): Promise<AccessTokenRow | undefined>;
   /** First use of a refreshed access token: revokes the refresh token it replaced. */
   markAccessTokenUsed(tokenId: number, refreshTokenId: number): Promise<void>;
@@ -124,6 +124,11 @@ export interface UsersStore {
 
   listDevices(userNid: number): Promise<DeviceRow[]>;
   getDevice(userNid: number, deviceId: string): Promise<DeviceRow | undefined>;
+  /**
+   * Creates a device without any access token (e.g. a dehydrated device, MSC3814); false when the
+   * user already has a device with that ID.
+   */
+  createDevice(userNid: number, deviceId: string, displayName: string | null, now: number): Promise<boolean>;
   /** False when the user has no such device. */
   setDeviceDisplayName(userNid: number, deviceId: string, displayName: string | null): Promise<boolean>;
   /** Deletes the named devices (or all, except `exceptDeviceId`) with their tokens. */
@@ -312,9 +317,10 @@ export function createUsersStore(db: Database): UsersStore {
       }
       return removed;
     }),
-    startSession: db.transaction((s: NewSession): { revokedTokenHashes: Buffer[] } => {
+    startSession: db.transaction((s: NewSession): { revokedTokenHashes: Buffer[]; deviceCreated: boolean } => {
       let deviceNid = q.getDeviceNid.get(s.userNid, s.deviceId)?.id;
       const revokedTokenHashes: Buffer[] = [];
+      const deviceCreated = deviceNid === undefined;
       if (deviceNid === undefined) {
         deviceNid = Number(q.insertDevice.run(s.userNid, s.deviceId, s.initialDisplayName, s.ip, s.now, s.now).lastInsertRowid);
       } else {
@@ -330,7 +336,7 @@ export function createUsersStore(db: Database): UsersStore {
         refreshId = Number(q.insertRefresh.run(s.refreshTokenHash, s.userNid, deviceNid, s.now).lastInsertRowid);
       }
       q.insertAccess.run(s.accessTokenHash, s.userNid, deviceNid, refreshId, s.expiresTs, s.now);
-      return { revokedTokenHashes };
+      return { revokedTokenHashes, deviceCreated };
     }),
     markUsed: db.transaction((tokenId: number, refreshTokenId: number) => {
       q.markUsed.run(tokenId);
@@ -358,6 +364,11 @@ export function createUsersStore(db: Database): UsersStore {
         return { userId: owner.user_id, deviceId: owner.device_id, revokedTokenHashes };
       },
     ),
+    createDevice: db.transaction((userNid: number, deviceId: string, displayName: string | null, now: number): boolean => {
+      if (q.getDeviceNid.get(userNid, deviceId) !== undefined) return false;
+      q.insertDevice.run(userNid, deviceId, displayName, null, now, now);
+      return true;
+    }),
     deleteDevices: db.transaction((userNid: number, which: { deviceIds: string[] } | { allExcept: string | null }): RemovedDevices => {
       let rows: { id: number; device_id: string }[];
       if ('deviceIds' in which) {
@@ -474,6 +485,9 @@ export function createUsersStore(db: Database): UsersStore {
     async getDevice(userNid, deviceId) {
       const r = q.getDevice.get(userNid, deviceId);
       return r ? { deviceId: r.device_id, displayName: r.display_name, lastSeenIp: r.last_seen_ip, lastSeenTs: r.last_seen_ts } : undefined;
+    },
+    async createDevice(userNid, deviceId, displayName, now) {
+      return tx.createDevice(userNid, deviceId, displayName, now);
     },
     async setDeviceDisplayName(userNid, deviceId, displayName) {
       return q.setDeviceName.run(displayName, userNid, deviceId).changes > 0;
