@@ -182,11 +182,17 @@ class Rooms implements RoomsService {
     };
     if (!version.roomIdFromCreateEvent) pdu.room_id = `!${randomId()}:${this.deps.serverName}`;
     if (version.eventIdFormat === 'v1') pdu.event_id = `$${randomId()}:${this.deps.serverName}`;
-    const signed = hashAndSignEvent(pdu, this.deps.serverName, this.deps.signingKey, version);
-    const eventId = computeEventId(signed, version);
-    const roomId = version.roomIdFromCreateEvent ? roomIdFromCreateEvent(signed, version) : (pdu.room_id as string);
-    const result = await this.queue.run(roomId, () => this.acceptLocal(signed, eventId, version));
-    return { roomId, eventId, streamOrdering: result.streamOrdering, pdu: signed };
+    // v12: the room ID is the create event's hash, so the same creator asking twice within one
+    // millisecond with the same content would name a room that exists: as Synapse does, the
+    // timestamp steps back until the ID is free (checked inside the room's queue).
+    for (;;) {
+      const signed = hashAndSignEvent(pdu, this.deps.serverName, this.deps.signingKey, version);
+      const eventId = computeEventId(signed, version);
+      const roomId = version.roomIdFromCreateEvent ? roomIdFromCreateEvent(signed, version) : (pdu.room_id as string);
+      const result = await this.queue.run(roomId, () => (this.core.eventMetaById(eventId) ? undefined : this.acceptLocal(signed, eventId, version)));
+      if (result) return { roomId, eventId, streamOrdering: result.streamOrdering, pdu: signed };
+      pdu.origin_server_ts = (pdu.origin_server_ts as number) - 1;
+    }
   }
 
   async sendLocalEvent(roomId: string, input: LocalEventInput): Promise<LocalEventResult> {
