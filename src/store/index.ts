@@ -123,7 +123,10 @@ export interface Store {
   getMembershipsForUser(userId: string): Promise<(MemberRow & { readonly roomId: string })[]>;
   /** Rooms with visible events in the stream range (from, to], with the last such position in each. */
   getRoomsWithEventsIn(from: number, to: number): Promise<Map<string, number>>;
-  /** Member counts per membership, and the first `heroLimit` joined/invited users other than `userId` (by stream order). */
+  /**
+   * Member counts per membership, and the first `heroLimit` joined or invited users other than
+   * `userId` by stream order (left or banned ones when there are none): the room summary's heroes.
+   */
   getRoomSummaryData(roomId: string, userId: string, heroLimit: number): Promise<{ counts: Map<string, number>; heroes: string[] }>;
 }
 
@@ -212,6 +215,10 @@ class SqliteStore implements Store {
       ),
       heroes: db.prepare<[number, string, number], string>(
         `SELECT user_id FROM room_memberships WHERE room_nid = ? AND membership IN ('join', 'invite') AND user_id != ?
+         ORDER BY stream_ordering LIMIT ?`,
+      ).pluck(),
+      heroesGone: db.prepare<[number, string, number], string>(
+        `SELECT user_id FROM room_memberships WHERE room_nid = ? AND membership IN ('leave', 'ban') AND user_id != ?
          ORDER BY stream_ordering LIMIT ?`,
       ).pluck(),
       roomsForUser: db.prepare<[string, string], string>(
@@ -494,7 +501,9 @@ class SqliteStore implements Store {
     const counts = new Map<string, number>();
     if (!room) return { counts, heroes: [] };
     for (const r of this.q.memberCounts.all(room.nid)) counts.set(r.membership, r.n);
-    return { counts, heroes: this.q.heroes.all(room.nid, userId, heroLimit) };
+    let heroes = this.q.heroes.all(room.nid, userId, heroLimit);
+    if (heroes.length === 0) heroes = this.q.heroesGone.all(room.nid, userId, heroLimit);
+    return { counts, heroes };
   }
 }
 
