@@ -9,7 +9,7 @@ export function loginRoutes(services: AppServices) {
     if (!users) return;
 
     clientRoute(app, users, { method: 'GET', path: '/login', auth: 'none', handler: async () => users.loginFlows() });
-    clientRoute(app, users, { method: 'POST', path: '/login', auth: 'none', handler: async ({ req, body }) => users.login(body, req.ip) });
+    clientRoute(app, users, { method: 'POST', path: '/login', auth: 'none', rateLimit: 'login', handler: async ({ req, body }) => users.login(body, req.ip) });
     clientRoute(app, users, { method: 'POST', path: '/refresh', auth: 'none', handler: async ({ body }) => users.refresh(body) });
   };
 }

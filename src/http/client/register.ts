@@ -13,6 +13,7 @@ export function registerRoutes(services: AppServices) {
       method: 'POST',
       path: '/register',
       auth: 'none',
+      rateLimit: 'register',
       handler: async ({ req, reply, query, body }) => {
         const kind = query.kind ?? 'user';
         if (kind !== 'user' && kind !== 'guest') throw new MatrixError('M_INVALID_PARAM', 'kind must be "user" or "guest"');

@@ -12,6 +12,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Requester, UsersService } from '../../users/service.js';
 import { authenticateRequest, type AuthMode } from './auth.js';
+// The `app.rateLimiter` decoration is declared there.
+import type {} from '../rate-limit.js';
 
 /** matrix-nio and Hydrogen call r0 only; matrix-js-sdk and Element call v3 (clients-in-practice.md). */
 export const DEFAULT_CLIENT_VERSIONS = ['v3', 'r0'] as const;
@@ -75,14 +77,24 @@ export function clientRoute<A extends AuthMode>(app: FastifyInstance, users: Use
       },
       handler: async (req, reply) => {
         const requester = req.requester;
-        const result = await spec.handler({
-          req,
-          reply,
-          requester: requester as ClientRouteContext<A>['requester'],
-          params: (req.params ?? {}) as Record<string, string>,
-          query: firstValues(req.query),
-          body: req.body,
-        });
+        // Rate limit (src/http/rate-limit.ts): null/undefined when the app has none or limits are off.
+        const limit = spec.rateLimit ? app.rateLimiter?.forAction(spec.rateLimit) : undefined;
+        limit?.before(req, reply, requester, req.body);
+        let result: unknown;
+        try {
+          result = await spec.handler({
+            req,
+            reply,
+            requester: requester as ClientRouteContext<A>['requester'],
+            params: (req.params ?? {}) as Record<string, string>,
+            query: firstValues(req.query),
+            body: req.body,
+          });
+        } catch (e) {
+          limit?.failed(req, reply, requester, req.body, e);
+          throw e;
+        }
+        limit?.after(req, reply, requester, req.body);
         if (reply.sent) return reply;
         return result ?? {};
       },
