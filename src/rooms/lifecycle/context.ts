@@ -69,8 +69,8 @@ export interface LifecycleContext {
   remote(): RemoteRoomHooks | undefined;
   /** Aliases reserved by room creations under way (not yet in the table). */
   readonly pendingAliases: Set<string>;
-  /** Upgrades under way, by old room ID: a second request of the same user shares the first. */
-  readonly upgrades: Map<string, { readonly userId: string; readonly result: Promise<{ replacement_room: string }> }>;
+  /** Upgrades under way or just done (`doneAt`), by old room ID: a repeated request of the same user shares the result. */
+  readonly upgrades: Map<string, { readonly userId: string; readonly result: Promise<{ replacement_room: string }>; doneAt?: number }>;
 }
 
 export const MEMBER = 'm.room.member';

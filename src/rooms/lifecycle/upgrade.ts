@@ -42,6 +42,7 @@ const TRANSFERRED_STATE = [
 ] as const;
 
 const TOMBSTONE = 'm.room.tombstone';
+const UPGRADE_RESULT_TTL_MS = 5 * 60_000;
 
 interface UpgradeRequest {
   readonly version: RoomVersion;
@@ -125,24 +126,36 @@ export async function upgradeRoom(
 ): Promise<{ replacement_room: string }> {
   requireRoomId(roomId);
   const req = parseUpgradeBody(body);
-  const view = await roomView(ctx, roomId);
-  if (!view) throw new MatrixError('M_NOT_FOUND', `Unknown room id ${roomId}`, 404);
+  // Like Synapse's response cache: while an upgrade runs, and for five minutes after it succeeded,
+  // the same user asking again gets the same replacement (a retried request must not upgrade
+  // twice), and anyone else gets 400. Registered before the first await.
+  for (const [id, e] of ctx.upgrades) {
+    if (e.doneAt !== undefined && ctx.now() - e.doneAt >= UPGRADE_RESULT_TTL_MS) ctx.upgrades.delete(id);
+  }
   const running = ctx.upgrades.get(roomId);
   if (running) {
     if (running.userId !== requester.userId) throw new MatrixError('M_UNKNOWN', 'An upgrade for this room is currently in progress', 400);
     return running.result;
   }
-  // Step 1: the requester must be able to send the tombstone.
-  const membership = membershipOf(await memberEvent(ctx, roomId, requester.userId));
-  if (membership !== 'join' || powerOf(view, requester.userId) < stateLevel(view, TOMBSTONE)) {
-    throw new MatrixError('M_FORBIDDEN', 'You cannot upgrade this room', 403);
-  }
-  const result = performUpgrade(ctx, requester, view, req);
-  ctx.upgrades.set(roomId, { userId: requester.userId, result });
+  const result = (async () => {
+    const view = await roomView(ctx, roomId);
+    if (!view) throw new MatrixError('M_NOT_FOUND', `Unknown room id ${roomId}`, 404);
+    // Step 1: the requester must be able to send the tombstone.
+    const membership = membershipOf(await memberEvent(ctx, roomId, requester.userId));
+    if (membership !== 'join' || powerOf(view, requester.userId) < stateLevel(view, TOMBSTONE)) {
+      throw new MatrixError('M_FORBIDDEN', 'You cannot upgrade this room', 403);
+    }
+    return performUpgrade(ctx, requester, view, req);
+  })();
+  const entry: { userId: string; result: Promise<{ replacement_room: string }>; doneAt?: number } = { userId: requester.userId, result };
+  ctx.upgrades.set(roomId, entry);
   try {
-    return await result;
-  } finally {
-    ctx.upgrades.delete(roomId);
+    const r = await result;
+    entry.doneAt = ctx.now();
+    return r;
+  } catch (e) {
+    if (ctx.upgrades.get(roomId) === entry) ctx.upgrades.delete(roomId);
+    throw e;
   }
 }
 
