@@ -1,6 +1,6 @@
 // Renders the commented configuration file: config.example.yaml and the output of `generate-config`.
 // A test checks that it documents every key of the schema and loads to exactly the schema defaults.
-import { DEFAULT_IP_RANGE_BLACKLIST } from './schema.js';
+import { DEFAULT_IP_RANGE_BLACKLIST, DEFAULT_THUMBNAIL_SIZES } from './schema.js';
 import { DEFAULT_ROOM_VERSION } from '../core/events/room-versions.js';
 
 export interface ExampleConfigOptions {
@@ -25,6 +25,7 @@ export function renderConfigYaml(opts: ExampleConfigOptions = {}): string {
       ? '#registration_shared_secret: "a long random string"'
       : `registration_shared_secret: ${q(opts.registrationSharedSecret)}`;
   const blacklist = DEFAULT_IP_RANGE_BLACKLIST.map((r) => `  - ${q(r)}`).join('\n');
+  const thumbnails = DEFAULT_THUMBNAIL_SIZES.map((t) => `  - {width: ${t.width}, height: ${t.height}, method: ${t.method}}`).join('\n');
 
   return `# tsmatrix configuration. Key names follow Synapse's homeserver.yaml, so an existing Synapse file
 # loads too: keys this server does not know are logged as a warning and ignored.
@@ -94,6 +95,55 @@ media_store_path: ${q(`${dataDir}/media_store`)}
 
 # Largest accepted upload: a number of bytes or a size such as "50M", "512K", "1G" (powers of 1024).
 max_upload_size: "50M"
+
+# Images with more pixels than this are not thumbnailed (413 M_TOO_LARGE); "32M" is 32 * 1024^2 pixels.
+max_image_pixels: "32M"
+
+# Thumbnail sizes. "crop" fills exactly width x height (cutting the edges), "scale" fits the image
+# inside width x height. Images are never enlarged. Without dynamic_thumbnails a request is answered
+# with the closest of these sizes; each is generated on first request and kept.
+thumbnail_sizes:
+${thumbnails}
+
+# Generate thumbnails of exactly the size a client asks for instead of the closest configured one.
+dynamic_thumbnails: false
+
+# How long an mxc:// URI made by POST /_matrix/media/v1/create waits for its upload.
+unused_expiration_time: 24h
+
+# How many created but not yet uploaded mxc:// URIs one user may hold at a time.
+max_pending_media_uploads: 5
+
+# true "freezes" the unauthenticated /_matrix/media/v3/download and /thumbnail endpoints (spec
+# v1.11) for media uploaded from then on: such media is served only through the authenticated
+# /_matrix/client/v1/media endpoints. Synapse's default is true; here it is false, because some
+# clients still fetch media without a token.
+enable_authenticated_media: false
+
+# URL previews (GET /preview_url): the server fetches pages that clients ask about and returns their
+# Open Graph data. Off by default, as in Synapse.
+url_preview_enabled: false
+
+# Addresses the URL previewer never connects to (0.0.0.0 and :: are always refused), checked on every
+# address a name resolves to and after every redirect. Default: private and reserved ranges.
+url_preview_ip_range_blacklist:
+${blacklist}
+
+# Addresses the URL previewer may reach even though url_preview_ip_range_blacklist lists them.
+url_preview_ip_range_whitelist: []
+
+# URLs never previewed. An entry matches when all its fields match; a value is a glob, or a regular
+# expression when it starts with "^". Fields: scheme, netloc, hostname, port, path, query, fragment,
+# username, password. None by default.
+#url_preview_url_blacklist:
+#  - netloc: "*.internal.example.org"
+#  - scheme: "http"
+
+# Accept-Language sent when fetching pages to preview.
+url_preview_accept_language: ["en"]
+
+# Largest page or image the URL previewer downloads.
+max_spider_size: "10M"
 
 # Whether anyone can register an account through the client API.
 enable_registration: false

@@ -29,6 +29,18 @@ export const DEFAULT_IP_RANGE_BLACKLIST: readonly string[] = [
   'fec0::/10',
 ];
 
+/** Synapse's default `thumbnail_sizes` (also the spec's suggested list, "Thumbnails"). */
+export const DEFAULT_THUMBNAIL_SIZES: readonly { width: number; height: number; method: 'crop' | 'scale' }[] = [
+  { width: 32, height: 32, method: 'crop' },
+  { width: 96, height: 96, method: 'crop' },
+  { width: 320, height: 240, method: 'scale' },
+  { width: 640, height: 480, method: 'scale' },
+  { width: 800, height: 600, method: 'scale' },
+];
+
+/** The parts of a URL a `url_preview_url_blacklist` entry can match (Python's urlsplit names, as Synapse). */
+export const URL_PREVIEW_BLACKLIST_FIELDS = ['scheme', 'netloc', 'hostname', 'port', 'path', 'query', 'fragment', 'username', 'password'] as const;
+
 // Server name grammar (spec appendix "Server Name"): hostname [":" port], where hostname is an IPv4
 // literal, a bracketed IPv6 literal or a DNS name of at most 255 characters.
 const SERVER_NAME_RE = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,255})(?::[0-9]{1,5})?$/;
@@ -191,6 +203,46 @@ export const configSchema = z
     key_refresh_interval: duration.prefault('1d'),
     media_store_path: nonEmptyString('a folder path').default('./data/media_store'),
     max_upload_size: size.prefault('50M'),
+    /** Synapse: images with more pixels than this are not thumbnailed (413 M_TOO_LARGE). */
+    max_image_pixels: size.prefault('32M'),
+    /** Synapse: the thumbnail sizes served; without dynamic_thumbnails a request gets the closest of them. */
+    thumbnail_sizes: z
+      .array(
+        z.object({
+          width: z.number({ error: 'expected a width in pixels' }).int().min(1).max(10_000),
+          height: z.number({ error: 'expected a height in pixels' }).int().min(1).max(10_000),
+          method: z.enum(['crop', 'scale'], { error: 'expected "crop" or "scale"' }),
+        }),
+        { error: 'expected a list of {width, height, method}' },
+      )
+      .min(1, { error: 'expected at least one thumbnail size' })
+      .default(DEFAULT_THUMBNAIL_SIZES.map((t) => ({ ...t }))),
+    /** Synapse: generate thumbnails of exactly the requested size instead of picking a configured one. */
+    dynamic_thumbnails: bool.default(false),
+    /** Synapse: how long an mxc URI from POST /media/v1/create waits for its upload. */
+    unused_expiration_time: duration.prefault('24h'),
+    /** Synapse: how many created-but-not-uploaded mxc URIs a user may hold (429 beyond). */
+    max_pending_media_uploads: z.number({ error: 'expected a number' }).int().min(1).default(5),
+    /**
+     * Synapse's key, with another default: true "freezes" the legacy unauthenticated
+     * /_matrix/media/v3/download and /thumbnail for media uploaded from then on (spec v1.11
+     * "Client behaviour"); false (ours) keeps serving them, since some clients still use them.
+     */
+    enable_authenticated_media: bool.default(false),
+    /** Synapse: serve GET /preview_url (off by default: the server fetches URLs clients send it). */
+    url_preview_enabled: bool.default(false),
+    /** Addresses the URL previewer never connects to (0.0.0.0 and :: always). Synapse requires it; ours defaults to ip_range_blacklist's list. */
+    url_preview_ip_range_blacklist: z.array(cidr, { error: 'expected a list of IP ranges' }).default([...DEFAULT_IP_RANGE_BLACKLIST]),
+    /** Addresses the URL previewer may reach even though they are blacklisted. */
+    url_preview_ip_range_whitelist: z.array(cidr, { error: 'expected a list of IP ranges' }).default([]),
+    /** Synapse: URLs never previewed; each entry matches when all its fields match (glob, or regex when starting with ^). */
+    url_preview_url_blacklist: z
+      .array(z.partialRecord(z.enum(URL_PREVIEW_BLACKLIST_FIELDS), z.string()), { error: 'expected a list of {netloc: "...", ...} entries' })
+      .default([]),
+    /** Synapse: Accept-Language sent when fetching previews. */
+    url_preview_accept_language: z.array(nonEmptyString('a language tag'), { error: 'expected a list of language tags' }).default(['en']),
+    /** Synapse: largest page or image the URL previewer downloads. */
+    max_spider_size: size.prefault('10M'),
     enable_registration: bool.default(false),
     registration_shared_secret: nonEmptyString('a secret string').optional(),
     allow_guest_access: bool.default(false),
