@@ -55,9 +55,9 @@ export interface ChildrenQuery {
   /** 'b' newest first (the default of the API), 'f' oldest first. */
   readonly dir: 'f' | 'b';
   readonly limit: number;
-  /** Exclusive bound where the page starts (topological position). */
+  /** Boundary where the page starts: children below it (dir b) or at or above it (dir f). */
   readonly from?: TopologicalPosition | undefined;
-  /** Exclusive bound where pagination stops. */
+  /** Boundary where pagination stops (the other side of it is left out). */
   readonly to?: TopologicalPosition | undefined;
   /** Follow relations of relations up to RELATIONS_RECURSION_DEPTH levels. */
   readonly recurse?: boolean;
@@ -67,7 +67,7 @@ export interface ChildrenQuery {
 
 export interface ChildrenPage {
   readonly eventIds: string[];
-  /** Position of the last child returned, when more may follow. */
+  /** Boundary past the last child returned, when more may follow. */
   readonly next?: TopologicalPosition;
 }
 
@@ -338,16 +338,17 @@ class SqliteRelations implements RelationsService {
       args.push(q.eventType);
     }
     if (q.excludeEdits) where.push("r.rel_type != 'm.replace'");
-    const before = (p: TopologicalPosition) => {
+    // `from` and `to` are boundaries: the events below one, or at or above it.
+    const below = (p: TopologicalPosition) => {
       where.push('(r.depth < ? OR (r.depth = ? AND r.stream_ordering < ?))');
       args.push(p.depth, p.depth, p.streamOrdering);
     };
-    const after = (p: TopologicalPosition) => {
-      where.push('(r.depth > ? OR (r.depth = ? AND r.stream_ordering > ?))');
+    const atOrAbove = (p: TopologicalPosition) => {
+      where.push('(r.depth > ? OR (r.depth = ? AND r.stream_ordering >= ?))');
       args.push(p.depth, p.depth, p.streamOrdering);
     };
-    if (q.from) (back ? before : after)(q.from);
-    if (q.to) (back ? after : before)(q.to);
+    if (q.from) (back ? below : atOrAbove)(q.from);
+    if (q.to) (back ? atOrAbove : below)(q.to);
     const order = back ? 'DESC' : 'ASC';
     const source = q.recurse
       ? `WITH RECURSIVE tree(nid, level) AS (
@@ -368,7 +369,9 @@ class SqliteRelations implements RelationsService {
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     const eventIds = page.map((r) => this.core.ids.eventId(r.event_nid));
-    return rows.length > q.limit && last ? { eventIds, next: { depth: last.depth, streamOrdering: last.stream_ordering } } : { eventIds };
+    if (!(rows.length > q.limit && last)) return { eventIds };
+    // The boundary past the last child: below it going back, above it going forwards.
+    return { eventIds, next: { depth: last.depth, streamOrdering: back ? last.stream_ordering : last.stream_ordering + 1 } };
   }
 
   threads(roomId: string, q: ThreadsQuery): ThreadsPage {

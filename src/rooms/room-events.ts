@@ -276,7 +276,7 @@ class RoomEvents implements RoomEventsService {
     }
     const matcher = localEventMatcher(r.userId, eventType, sent);
     const eventId = await this.deps.txns.runOnce(
-      { requester: r, endpoint: `/rooms/${roomId}/send/${eventType}`, txnId, roomId, matches: matcher },
+      { requester: r, endpoint: `/rooms/${roomId}/send/${eventType}`, txnId, roomId, matches: matcher, content: sent },
       async () => {
         this.checkLocalEvent(version, roomId, r.userId, eventType, undefined, sent);
         if (redacts !== undefined) await this.checkLocalRedaction(r, roomId, version, redacts);
@@ -304,7 +304,7 @@ class RoomEvents implements RoomEventsService {
     }
     const matcher = localEventMatcher(r.userId, REDACTION, sent);
     const id = await this.deps.txns.runOnce(
-      { requester: r, endpoint: `/rooms/${roomId}/redact/${eventId}`, txnId, roomId, matches: (ev) => ev.redacts === eventId && matcher(ev) },
+      { requester: r, endpoint: `/rooms/${roomId}/redact/${eventId}`, txnId, roomId, matches: (ev) => ev.redacts === eventId && matcher(ev), content: sent },
       async () => {
         this.checkLocalEvent(version, roomId, r.userId, REDACTION, undefined, sent);
         await this.checkLocalRedaction(r, roomId, version, eventId);
@@ -450,9 +450,10 @@ class RoomEvents implements RoomEventsService {
   }
 
   /**
-   * Walks the room's events from `from` in direction `dir` (strictly after/before it) until `limit`
-   * events pass the filter and history visibility, the room ends, `to` is reached, or
-   * MAX_SCAN_FACTOR x limit events were looked at. `last` is where the next page starts.
+   * Walks the room's events from the boundary `from` in direction `dir` until `limit` events pass
+   * the filter and history visibility, the room ends, the boundary `to` is reached, or
+   * MAX_SCAN_FACTOR x limit events were looked at. `last` is the boundary where the next page
+   * starts (see `boundaryFromToken`).
    */
   private async scan(
     userId: string,
@@ -468,12 +469,14 @@ class RoomEvents implements RoomEventsService {
     if (limit <= 0) return { events, memberships, exhausted: false, scanned: 0, ...(from ? { last: from } : {}) };
     const passThrough = isPassThrough(filter);
     const maxScan = Math.max(limit * MAX_SCAN_FACTOR, 50);
+    // Boundary B: going back, the events below B; going forwards, the events at or above B.
     const beyondTo = (ev: StoredEvent): boolean => {
       if (!to) return false;
       const c = comparePositions(position(ev), to);
-      return dir === 'b' ? c <= 0 : c >= 0;
+      return dir === 'b' ? c < 0 : c >= 0;
     };
-    let cursor = from;
+    // The store reads strictly before / strictly after a position: `cursor` is that position.
+    let cursor = from && dir === 'f' ? { depth: from.depth, streamOrdering: from.streamOrdering - 1 } : from;
     let scanned = 0;
     let exhausted = false;
     while (events.length < limit && !exhausted && scanned < maxScan) {
@@ -505,7 +508,19 @@ class RoomEvents implements RoomEventsService {
         if (m !== undefined) memberships.set(e.eventId, m);
       }
     }
-    return { events, memberships, exhausted, scanned, ...(cursor ? { last: cursor } : {}) };
+    const last = cursor && (dir === 'b' ? cursor : { depth: cursor.depth, streamOrdering: cursor.streamOrdering + 1 });
+    return { events, memberships, exhausted, scanned, ...(last ? { last } : {}) };
+  }
+
+  /**
+   * The boundary a pagination token names. A `t<depth>-<stream>` token is the boundary just below
+   * that position (the event there is above it): a dir=b page ends at its oldest event's position,
+   * a dir=f page one past its newest. A sync token (`s...`) is the boundary just above the room's
+   * last event at or before its events position. Null for garbage.
+   */
+  private boundaryFromToken(roomId: string, token: string): Promise<TopologicalPosition | null> {
+    // roomPositionFromToken's 'b' reading is exactly this: t tokens as they are, s tokens one past E.
+    return roomPositionFromToken(this.store, roomId, token, 'b');
   }
 
   /** The m.room.member events of the senders of `events`, in the state after `at` (lazy-loading members). */
@@ -528,9 +543,10 @@ class RoomEvents implements RoomEventsService {
     const beforeLimit = Math.floor(q.limit / 2);
     const afterLimit = q.limit - beforeLimit;
     const pos = position(ev);
+    const above = { depth: pos.depth, streamOrdering: pos.streamOrdering + 1 };
     const [before, after] = await Promise.all([
       this.scan(r.userId, roomId, pos, 'b', beforeLimit, q.filter),
-      this.scan(r.userId, roomId, pos, 'f', afterLimit, q.filter),
+      this.scan(r.userId, roomId, above, 'f', afterLimit, q.filter),
     ]);
     const lastEvent = after.events[after.events.length - 1] ?? ev;
     // "The state of the room at the last event returned" (the state after it), through the filter.
@@ -549,7 +565,7 @@ class RoomEvents implements RoomEventsService {
     ]);
     return {
       start: formatTopoToken(before.last ?? pos),
-      end: formatTopoToken(after.last ?? pos),
+      end: formatTopoToken(after.last ?? above),
       events_before: eventsBefore,
       event: event!,
       events_after: eventsAfter,
@@ -562,7 +578,7 @@ class RoomEvents implements RoomEventsService {
     let from: TopologicalPosition | undefined;
     let start: string;
     if (q.from !== undefined) {
-      const p = await roomPositionFromToken(this.store, roomId, q.from, q.dir);
+      const p = await this.boundaryFromToken(roomId, q.from);
       if (!p) throw new MatrixError('M_INVALID_PARAM', 'Invalid from token', 400);
       from = p;
       start = q.from;
@@ -574,8 +590,7 @@ class RoomEvents implements RoomEventsService {
     }
     let to: TopologicalPosition | undefined;
     if (q.to !== undefined) {
-      // `to` is a boundary met from the other side: strictly-after semantics when walking back.
-      const p = await roomPositionFromToken(this.store, roomId, q.to, q.dir === 'b' ? 'f' : 'b');
+      const p = await this.boundaryFromToken(roomId, q.to);
       if (!p) throw new MatrixError('M_INVALID_PARAM', 'Invalid to token', 400);
       to = p;
     }
@@ -588,11 +603,10 @@ class RoomEvents implements RoomEventsService {
     }
 
     let page = await this.scan(r.userId, roomId, from, q.dir, q.limit, q.filter, to);
-    if (q.dir === 'b' && page.exhausted && page.events.length < q.limit && this.deps.backfill) {
+    if (q.dir === 'b' && page.exhausted && !to && page.events.length < q.limit && this.deps.backfill && !(await this.hasWholeHistory(roomId))) {
       // Local history ran out: the federation layer may fetch older events, then read again.
-      const oldest = page.last ?? from;
-      const reachedCreate = page.events.some((e) => e.event.type === CREATE && e.event.stateKey === '');
-      if (oldest && !reachedCreate && (await this.deps.backfill(roomId, oldest, q.limit))) {
+      const oldest = page.last ?? from ?? { depth: Number.MAX_SAFE_INTEGER, streamOrdering: Number.MAX_SAFE_INTEGER };
+      if (await this.deps.backfill(roomId, oldest, q.limit)) {
         page = await this.scan(r.userId, roomId, from, q.dir, q.limit, q.filter, to);
       }
     }
@@ -609,20 +623,29 @@ class RoomEvents implements RoomEventsService {
     return out;
   }
 
+  /**
+   * Whether the room's timeline here reaches back to its create event: then there is nothing to
+   * backfill. Rooms joined over federation hold their create event only as an outlier.
+   */
+  private async hasWholeHistory(roomId: string): Promise<boolean> {
+    const create = await this.store.getCurrentStateEvent(roomId, CREATE, '');
+    return create !== undefined && !create.outlier && create.streamOrdering !== null;
+  }
+
   // ---- relations and threads ----
 
   async relations(r: EventRequester, roomId: string, eventId: string, q: RelationsQuery): Promise<JsonObject> {
     await this.access(r.userId, roomId);
     const parent = await this.visibleEvent(r.userId, roomId, eventId);
     if (!parent) throw new MatrixError('M_NOT_FOUND', 'Unknown parent event.', 404);
-    const bound = async (token: string | undefined, dir: 'f' | 'b', name: string) => {
+    const bound = async (token: string | undefined, name: string) => {
       if (token === undefined) return undefined;
-      const p = await roomPositionFromToken(this.store, roomId, token, dir);
+      const p = await this.boundaryFromToken(roomId, token);
       if (!p) throw new MatrixError('M_INVALID_PARAM', `Invalid ${name} token`, 400);
       return p;
     };
-    const from = await bound(q.from, q.dir, 'from');
-    const to = await bound(q.to, q.dir === 'b' ? 'f' : 'b', 'to');
+    const from = await bound(q.from, 'from');
+    const to = await bound(q.to, 'to');
     // Edits of a redacted event would leak its content.
     const excludeEdits = this.deps.relations.redactedAmong([eventId]).size > 0;
     const page = this.deps.relations.children(roomId, eventId, {

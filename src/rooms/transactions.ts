@@ -28,6 +28,11 @@ export interface TxnRequest {
    * (see `localEventMatcher`). It must not match events of other requests.
    */
   readonly matches: (ev: RoomEvent) => boolean;
+  /**
+   * The content object handed to the writer, if any: the writer keeps it as the event's content
+   * (unless it adds `redacts`), so identity tells concurrent requests with equal bodies apart.
+   */
+  readonly content?: JsonObject;
 }
 
 export interface ClientTxns {
@@ -60,10 +65,10 @@ export function txnScope(r: TxnRequester): string {
 
 /**
  * Recognises the event built from a client request: same sender and type, no state key, and content
- * whose values are the very objects of the request body (the writer copies content at most
- * shallowly, adding `redacts` in v11+ redactions). Identity, not equality, so two requests with equal
- * bodies are told apart (only equal primitive-only bodies of one sender could be confused, and
- * then either mapping describes an identical event).
+ * that is the request's content object or a shallow copy of it (v11+ redactions get `redacts`
+ * added). Values are compared by identity, so two requests with equal bodies are told apart unless
+ * the bodies hold only primitives (then the writer's check of the object itself decides first, see
+ * TxnRequest.content; a mix-up could only swap the IDs of two identical events).
  */
 export function localEventMatcher(sender: string, type: string, content: JsonObject): (ev: RoomEvent) => boolean {
   const keys = Object.keys(content);
@@ -125,6 +130,10 @@ class SqliteClientTxns implements ClientTxns {
         `SELECT event_id, txn_id FROM client_txns
          WHERE event_id IN (SELECT value FROM json_each(?)) AND user_id = ? AND scope = ?`,
       ),
+      upsert: this.db.prepare<[string, string, string, string, string, string, number]>(
+        `INSERT INTO client_txns (user_id, scope, endpoint, txn_id, room_id, event_id, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (user_id, scope, endpoint, txn_id) DO UPDATE SET event_id = excluded.event_id, room_id = excluded.room_id`,
+      ),
       prune: this.db.prepare<[number]>('DELETE FROM client_txns WHERE created_ts < ?'),
     };
     deps.store.core.addDerivedWriter((info) => this.onPersist(info));
@@ -151,9 +160,9 @@ class SqliteClientTxns implements ClientTxns {
       try {
         const { eventId } = await send();
         // Normally written by the derived writer with the event; this covers an event the
-        // matcher did not recognise, so that a retry still finds it.
+        // matcher did not recognise (or took for another request's), so that a retry finds it.
         if (pending.claimedEventId !== eventId) {
-          this.q.insert.run(req.requester.userId, scope, req.endpoint, req.txnId, req.roomId, eventId, this.now());
+          this.q.upsert.run(req.requester.userId, scope, req.endpoint, req.txnId, req.roomId, eventId, this.now());
         }
         return eventId;
       } finally {
@@ -196,12 +205,26 @@ class SqliteClientTxns implements ClientTxns {
     if (info.outlier || info.rejectedReason !== null || info.streamOrdering === null) return;
     const set = this.pendingByRoom.get(info.roomId);
     if (!set) return;
+    const ev = info.event;
+    let found: Pending | undefined;
+    // The request whose very content object this is; else the first whose matcher accepts it.
     for (const p of set) {
-      if (p.claimedEventId !== undefined || !p.req.matches(info.event)) continue;
-      const r = p.req;
-      this.q.insert.run(r.requester.userId, txnScope(r.requester), r.endpoint, r.txnId, r.roomId, info.event.eventId, this.now());
-      p.claimedEventId = info.event.eventId;
-      return;
+      if (p.claimedEventId === undefined && p.req.content === ev.content && p.req.matches(ev)) {
+        found = p;
+        break;
+      }
     }
+    if (!found) {
+      for (const p of set) {
+        if (p.claimedEventId === undefined && p.req.matches(ev)) {
+          found = p;
+          break;
+        }
+      }
+    }
+    if (!found) return;
+    const r = found.req;
+    this.q.insert.run(r.requester.userId, txnScope(r.requester), r.endpoint, r.txnId, r.roomId, ev.eventId, this.now());
+    found.claimedEventId = ev.eventId;
   }
 }
