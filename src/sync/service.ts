@@ -472,12 +472,13 @@ class Sync implements SyncService {
     let heroes: string[] = [];
     if (opts.joined && (opts.full || membersChanged)) {
       const s = await this.store.getRoomSummaryData(roomId, req.userId, HERO_LIMIT);
-      heroes = s.heroes;
-      summary = {
-        'm.heroes': heroes,
-        'm.joined_member_count': s.counts.get('join') ?? 0,
-        'm.invited_member_count': s.counts.get('invite') ?? 0,
-      };
+      summary = { 'm.joined_member_count': s.counts.get('join') ?? 0, 'm.invited_member_count': s.counts.get('invite') ?? 0 };
+      // Heroes name a room that has no name or alias (spec: required then); as Synapse, only then,
+      // since lazy-loading clients must also get the heroes' member events.
+      if (!(await this.hasNameOrAlias(roomId))) {
+        heroes = s.heroes;
+        summary['m.heroes'] = heroes;
+      }
     }
 
     // Lazy-loading members: only the member events needed to show the timeline's senders (and the
@@ -544,6 +545,13 @@ class Sync implements SyncService {
       prev_batch: first ? topoTokenOfEvent(first) : formatSyncToken({ ...ctx.current, events: opts.upper }),
     };
     return { timeline, state: stateJson, ...(summary ? { summary } : {}), summaryChanged: summary !== undefined && !opts.full };
+  }
+
+  private async hasNameOrAlias(roomId: string): Promise<boolean> {
+    const name = await this.store.getCurrentStateEvent(roomId, 'm.room.name', '');
+    if (typeof name?.event.content.name === 'string' && name.event.content.name !== '') return true;
+    const alias = await this.store.getCurrentStateEvent(roomId, 'm.room.canonical_alias', '');
+    return typeof alias?.event.content.alias === 'string' && alias.event.content.alias !== '';
   }
 
   /**
