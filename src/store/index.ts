@@ -238,13 +238,18 @@ class SqliteStore implements Store {
 
   private stored(meta: EventMeta): StoredEvent | undefined {
     const event = this.core.event(meta.nid);
-    const jsonText = this.core.eventJsonText(meta.nid);
-    if (!event || jsonText === undefined) return undefined;
+    if (!event) return undefined;
+    // The PDU text is read on first use only: serving events to clients (sync, /messages) works
+    // from the parsed view and never needs it, and it is one query per event.
+    const core = this.core;
+    let jsonText: string | undefined;
     return {
       eventId: meta.eventId,
-      roomId: this.core.roomByNid(meta.roomNid).roomId,
+      roomId: core.roomByNid(meta.roomNid).roomId,
       event,
-      jsonText,
+      get jsonText(): string {
+        return (jsonText ??= core.eventJsonText(meta.nid) ?? JSON.stringify(event.json));
+      },
       streamOrdering: meta.streamOrdering,
       depth: meta.depth,
       outlier: meta.outlier,
