@@ -11,8 +11,9 @@ const built = new WeakMap<AppServices, RoomEventsService | null>();
 
 /**
  * The room-events service: `services.roomEvents` when the server built one, else one built from the
- * store and the rooms writer (with the transaction and relations registries of the store). Undefined
- * when the app has no users service, store or rooms writer: then the routes are not mounted.
+ * store and the rooms writer (with the transaction and relations registries of the store, which are
+ * also set in `services` when absent). Undefined without a store or rooms writer: then the routes
+ * are not mounted.
  */
 export function roomEventsOf(services: AppServices): RoomEventsService | undefined {
   if (services.roomEvents) return services.roomEvents;
@@ -22,12 +23,15 @@ export function roomEventsOf(services: AppServices): RoomEventsService | undefin
     if (!store || !rooms) s = null;
     else {
       const now = services.clock ?? Date.now;
+      // Registered in the services too, so /sync finds them (transaction_id, bundled aggregations).
+      services.txns ??= createClientTxns({ store, now });
+      services.relations ??= createRelationsService({ store, now });
       s = createRoomEventsService({
         store,
         rooms,
         now,
-        txns: services.txns ?? createClientTxns({ store, now }),
-        relations: services.relations ?? createRelationsService({ store, now }),
+        txns: services.txns,
+        relations: services.relations,
         // Rooms lifecycle (read when called: it may be set after the routes are built).
         validateCanonicalAlias: (roomId, content) => validateCanonicalAlias(services, roomId, content),
         isRoomForgotten: (userId, roomId) => isRoomForgotten(services, userId, roomId),
