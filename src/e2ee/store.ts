@@ -160,18 +160,22 @@ export function createE2eeStore(db: Database, counters: StreamCounters, deviceLi
          LEFT JOIN devices d ON d.user_nid = u.id AND d.device_id = k.device_id
         WHERE k.user_id = ? AND k.device_id = ?`,
     ),
-    getOtk: db.prepare<[string, string, string, string], string>(
-      'SELECT key_json FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? AND key_id = ?',
+    otksOf: db.prepare<[string, string, string], { key_id: string; key_json: string }>(
+      'SELECT key_id, key_json FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ?',
+    ),
+    lastOtkSeq: db.prepare<[string, string, string], number | null>(
+      'SELECT MAX(seq) FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ?',
     ).pluck(),
-    insOtk: db.prepare<[string, string, string, string, string, number]>(
-      'INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, key_id, key_json, ts) VALUES (?, ?, ?, ?, ?, ?)',
+    insOtk: db.prepare<[string, string, string, number, string, string, number]>(
+      'INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, seq, key_id, key_json, ts) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
     countOtks: db.prepare<[string, string], { algorithm: string; n: number }>(
       'SELECT algorithm, COUNT(*) AS n FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? GROUP BY algorithm',
     ),
     claimOtk: db.prepare<[string, string, string], { key_id: string; key_json: string }>(
-      `DELETE FROM e2e_one_time_keys WHERE id = (
-         SELECT id FROM e2e_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? ORDER BY id LIMIT 1)
+      `DELETE FROM e2e_one_time_keys WHERE (user_id, device_id, algorithm, seq) = (
+         SELECT user_id, device_id, algorithm, seq FROM e2e_one_time_keys
+          WHERE user_id = ? AND device_id = ? AND algorithm = ? ORDER BY seq LIMIT 1)
        RETURNING key_id, key_json`,
     ),
     getFallback: db.prepare<[string, string, string], { key_id: string; key_json: string }>(
@@ -251,16 +255,25 @@ export function createE2eeStore(db: Database, counters: StreamCounters, deviceLi
       deviceKeysChanged = old === undefined || canonicalJson(JSON.parse(old)) !== canonicalJson(JSON.parse(u.deviceKeysJson));
       if (deviceKeysChanged) q.putDeviceKeys.run(u.userId, u.deviceId, u.deviceKeysJson, u.now);
     }
-    for (const k of u.oneTimeKeys) {
-      const old = q.getOtk.get(u.userId, u.deviceId, k.algorithm, k.keyId);
-      if (old !== undefined) {
-        // A retried upload may repeat a key; a different key under the same ID is an error (Synapse).
-        if (!sameOneTimeKey(JSON.parse(old) as JsonValue, k.key)) {
-          throw new MatrixError('M_UNKNOWN', `One time key ${k.algorithm}:${k.keyId} already exists with different content`);
+    // Per algorithm: the device's stored key IDs (one range read), then the new keys in order.
+    const byAlgorithm = new Map<string, KeyToStore[]>();
+    for (const k of u.oneTimeKeys) (byAlgorithm.get(k.algorithm) ?? byAlgorithm.set(k.algorithm, []).get(k.algorithm)!).push(k);
+    for (const [algorithm, keys] of byAlgorithm) {
+      const stored = new Map(q.otksOf.all(u.userId, u.deviceId, algorithm).map((r) => [r.key_id, r.key_json]));
+      let seq = q.lastOtkSeq.get(u.userId, u.deviceId, algorithm) ?? 0;
+      for (const k of keys) {
+        const old = stored.get(k.keyId);
+        if (old !== undefined) {
+          // A retried upload may repeat a key; a different key under the same ID is an error (Synapse).
+          if (!sameOneTimeKey(JSON.parse(old) as JsonValue, k.key)) {
+            throw new MatrixError('M_UNKNOWN', `One time key ${k.algorithm}:${k.keyId} already exists with different content`);
+          }
+          continue;
         }
-        continue;
+        const json = JSON.stringify(k.key);
+        q.insOtk.run(u.userId, u.deviceId, algorithm, ++seq, k.keyId, json, u.now);
+        stored.set(k.keyId, json);
       }
-      q.insOtk.run(u.userId, u.deviceId, k.algorithm, k.keyId, JSON.stringify(k.key), u.now);
     }
     for (const k of u.fallbackKeys) {
       const json = JSON.stringify(k.key);
