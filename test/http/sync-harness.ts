@@ -18,6 +18,9 @@ import { connectUsersToRooms } from '../../src/users/room-hooks.js';
 import { createUsersService, usersOptionsFromConfig, type UsersService } from '../../src/users/service.js';
 import { createTypingService } from '../../src/ephemeral/typing.js';
 import { createReceiptsService } from '../../src/ephemeral/receipts.js';
+import { createPresenceService } from '../../src/ephemeral/presence.js';
+import { createPushService } from '../../src/push/service.js';
+import { createE2eeService } from '../../src/e2ee/service.js';
 import type { Res, Session } from './users-harness.js';
 
 export const SERVER = 'test.local';
@@ -93,8 +96,13 @@ export async function syncHarness(configOverrides: Record<string, unknown> = {},
   services.txns = createClientTxns({ store, now });
   services.relations = createRelationsService({ store, now });
   services.roomLifecycle = createRoomLifecycle({ rooms, users, serverName: SERVER, defaultRoomVersion: config.default_room_version, clock: now });
+  const presence = createPresenceService({ db, notifier, serverName: SERVER, enabled: config.presence.enabled, clock: now, timers: false });
+  services.presence = presence;
   services.typing = createTypingService({ store, notifier, serverName: SERVER, clock: now, timers: false });
   services.receipts = createReceiptsService({ db, store, notifier, serverName: SERVER, users, clock: now });
+  services.push = createPushService({ db, store, notifier, users, serverName: SERVER, receipts: services.receipts });
+  const e2ee = createE2eeService({ db, store, users, serverName: SERVER, notifier, clock: now });
+  Object.assign(services, { e2ee, toDevice: e2ee.toDevice, deviceKeys: e2ee.deviceKeys });
   const app = buildApp(services);
   await app.ready();
 
@@ -172,6 +180,9 @@ export async function syncHarness(configOverrides: Record<string, unknown> = {},
       await app.close();
       services.sync?.close();
       services.typing?.close();
+      services.presence?.close();
+      services.push?.close();
+      services.e2ee?.close();
       if (!opts.db && db.open) db.close();
     },
   };
