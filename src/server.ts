@@ -25,6 +25,7 @@ import { createTypingService } from './ephemeral/typing.js';
 import { createReceiptsService } from './ephemeral/receipts.js';
 import { createPushService } from './push/service.js';
 import { createPresenceService } from './ephemeral/presence.js';
+import { createMediaService } from './media/index.js';
 
 export interface ListeningAddress {
   /** e.g. `http://127.0.0.1:8008` or `https://[::1]:8448`. */
@@ -176,6 +177,11 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
     const e2ee = createE2eeService({ db, store, users: services.users, serverName: config.server_name, notifier, clock: Date.now, logger });
     Object.assign(services, { e2ee, toDevice: e2ee.toDevice, deviceKeys: e2ee.deviceKeys });
     stops.push(() => e2ee.close());
+    // Media repository and URL previews (src/media); the federation side plugs in the fetching of
+    // remote media with media.repo.setRemoteFetcher().
+    const media = createMediaService({ db, config, clock: Date.now, logger });
+    services.media = media;
+    stops.push(() => void media.close());
     // /sync reads every stream above; one service per server (its wake index serves all listeners).
     const sync = buildSyncService(services);
     if (sync) {

@@ -80,6 +80,9 @@ import { crossSigningRoutes } from './client/cross-signing.js';
 import { toDeviceRoutes } from './client/to-device.js';
 import { keyBackupRoutes } from './client/key-backup.js';
 import { dehydratedDeviceRoutes } from './client/dehydrated-device.js';
+import type { MediaService } from '../media/index.js';
+import { mediaRoutes } from './media/legacy.js';
+import { authenticatedMediaRoutes } from './client/media.js';
 
 /** A key this server signed with before (published in `old_verify_keys`). */
 export interface OldVerifyKey {
@@ -150,6 +153,8 @@ export interface AppServices {
   toDevice?: ToDeviceSource;
   /** /sync's DeviceKeysSource (src/e2ee): `e2ee.deviceKeys`. */
   deviceKeys?: DeviceKeysSource;
+  /** The media repository and URL previewer (src/media): /_matrix/media and /_matrix/client/v1/media. */
+  media?: MediaService;
 }
 
 export interface BuildAppOptions {
@@ -214,12 +219,13 @@ const PLUGINS: Record<ResourceName, RoutePlugin[]> = {
     toDeviceRoutes,
     keyBackupRoutes,
     dehydratedDeviceRoutes,
+    authenticatedMediaRoutes,
     // Keep last: its /room_keys/version placeholder steps aside for a real key-backup route.
     miscRoutes,
   ],
   federation: [federationVersionRoutes],
   keys: [serverKeyRoutes],
-  media: [],
+  media: [mediaRoutes],
   health: [healthRoutes],
   metrics: [metricsRoutes],
 };
