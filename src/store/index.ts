@@ -121,6 +121,8 @@ export interface Store {
   getRedactionsOf(eventIds: readonly string[]): Promise<Map<string, StoredEvent[]>>;
   /** Every room in which the user has a membership (any value), with that membership's event. */
   getMembershipsForUser(userId: string): Promise<(MemberRow & { readonly roomId: string })[]>;
+  /** Every user joined to some room the user is joined to (the user included): whose presence they see. */
+  getUsersSharingRoomsWith(userId: string): Promise<string[]>;
   /** Rooms with visible events in the stream range (from, to], with the last such position in each. */
   getRoomsWithEventsIn(from: number, to: number): Promise<Map<string, number>>;
   /**
@@ -202,6 +204,11 @@ class SqliteStore implements Store {
       membershipsOfUser: db.prepare<[string], MemberDb & { room_nid: number }>(
         'SELECT room_nid, user_id, membership, event_nid, stream_ordering FROM room_memberships WHERE user_id = ?',
       ),
+      sharingRooms: db.prepare<[string], string>(
+        `SELECT DISTINCT other.user_id FROM room_memberships mine
+           JOIN room_memberships other ON other.room_nid = mine.room_nid AND other.membership = 'join'
+         WHERE mine.user_id = ? AND mine.membership = 'join'`,
+      ).pluck(),
       redactionsOf: db.prepare<[string], { event_nid: number; redacts_nid: number }>(
         `SELECT event_nid, redacts_nid FROM events WHERE redacts_nid IN (SELECT value FROM json_each(?))
            AND outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0 ORDER BY stream_ordering`,
@@ -492,6 +499,10 @@ class SqliteStore implements Store {
 
   async getMembershipsForUser(userId: string): Promise<(MemberRow & { readonly roomId: string })[]> {
     return this.q.membershipsOfUser.all(userId).map((r) => ({ ...this.member(r), roomId: this.core.roomByNid(r.room_nid).roomId }));
+  }
+
+  async getUsersSharingRoomsWith(userId: string): Promise<string[]> {
+    return this.q.sharingRooms.all(userId);
   }
 
   async getRoomsWithEventsIn(from: number, to: number): Promise<Map<string, number>> {

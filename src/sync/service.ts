@@ -130,6 +130,7 @@ class Sync implements SyncService {
   private readonly sentMembers = new LRUCache<string, Map<string, { eventId: string; pos: number }>>({ max: 20_000 });
   /** Bumped on each initial sync of a device, which forgets what was sent before. */
   private readonly lazyGenerations = new LRUCache<string, number>({ max: 50_000 });
+  private readonly sharing = new LRUCache<string, { pos: number; users: string[] }>({ max: 10_000 });
   private readonly closeController = new AbortController();
   private readonly offAccountData: (() => void) | undefined;
 
@@ -262,7 +263,7 @@ class Sync implements SyncService {
 
     // Streams other than room events, for every joined room at once.
     const typing =
-      sources.typing && !filter.ephemeral.excludesAll && (!since || since.typing < current.typing || current.typing === 0)
+      sources.typing && !filter.ephemeral.excludesAll && (!since || since.typing < current.typing)
         ? sources.typing.typingChangedSince(joinedIds, since?.typing ?? 0)
         : new Map<string, string[]>();
     const receipts =
@@ -338,10 +339,9 @@ class Sync implements SyncService {
     // Presence of users sharing a room.
     let presenceEvents: JsonObject[] = [];
     if (sources.presence && !filter.presence.excludesAll && (!since || since.presence < current.presence)) {
-      const users = new Set<string>();
-      for (const roomId of joinedIds) for (const mem of await this.store.getRoomMembers(roomId, 'join')) users.add(mem.userId);
+      const users = await this.usersSharingRooms(req.userId, upto);
       presenceEvents = sources.presence
-        .presenceSince([...users], since?.presence ?? 0)
+        .presenceSince(users, since?.presence ?? 0)
         .filter((e) => filter.presence.matches(String(e.type ?? 'm.presence'), typeof e.sender === 'string' ? e.sender : undefined));
       if (filter.presence.limit !== undefined) presenceEvents = presenceEvents.slice(0, filter.presence.limit);
     }
@@ -395,6 +395,18 @@ class Sync implements SyncService {
       device_unused_fallback_key_types: fallbackTypes,
     };
     return { body, token, joinedRoomIds: joinedIds, empty };
+  }
+
+  /**
+   * The users whose presence `userId` sees (sharing a joined room), one query, cached until the
+   * next room event: presence moves far more often than memberships do.
+   */
+  private async usersSharingRooms(userId: string, eventsPos: number): Promise<string[]> {
+    const hit = this.sharing.get(userId);
+    if (hit && hit.pos === eventsPos) return hit.users;
+    const users = await this.store.getUsersSharingRoomsWith(userId);
+    this.sharing.set(userId, { pos: eventsPos, users });
+    return users;
   }
 
   private ephemeralFor(roomId: string, typing: Map<string, string[]>, receipts: Map<string, JsonObject>, filter: SyncFilter): JsonObject[] {
