@@ -162,6 +162,15 @@ function findNonCanonicalNumber(v: JsonValue): number | undefined {
   return undefined;
 }
 
+/** Equal as canonical JSON; contents canonical JSON cannot encode (floats of rooms v1-v5) never compare equal. */
+function sameJson(a: JsonObject, b: JsonObject): boolean {
+  try {
+    return canonicalJson(a) === canonicalJson(b);
+  } catch {
+    return false;
+  }
+}
+
 class RoomEvents implements RoomEventsService {
   private readonly store: Store;
   private readonly now: () => number;
@@ -351,7 +360,7 @@ class RoomEvents implements RoomEventsService {
     }
     // Synapse does not send a state event identical (same sender, same content) to the current one.
     const current = await this.store.getCurrentStateEvent(roomId, eventType, stateKey);
-    if (current && current.event.sender === r.userId && canonicalJson(current.event.content) === canonicalJson(content)) {
+    if (current && current.event.sender === r.userId && sameJson(current.event.content, content)) {
       return { event_id: current.eventId };
     }
     this.deps.relations.validateLocalRelation(roomId, r.userId, eventType, content);

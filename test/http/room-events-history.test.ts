@@ -5,7 +5,7 @@ import type { JsonObject } from '../../src/core/json/types.js';
 import { createRoomEventsService } from '../../src/rooms/room-events.js';
 import { createClientTxns } from '../../src/rooms/transactions.js';
 import { createRelationsService } from '../../src/rooms/relations.js';
-import { parseRoomEventFilter } from '../../src/rooms/event-filter.js';
+import { parseRoomEventFilter, typeMatches } from '../../src/rooms/event-filter.js';
 import { bodies, enc, publicRoom, roomEventsHarness, V3, type RoomEventsHarness } from './room-events-helpers.js';
 import type { Session } from './users-harness.js';
 
@@ -297,5 +297,20 @@ describe('GET /rooms/{roomId}/context/{eventId}', () => {
     expect([forbidden.status, forbidden.body.errcode]).toEqual([403, 'M_FORBIDDEN']);
     const badLimit = await h.get(bob, `${V3}/rooms/${enc(roomId)}/context/${enc(hidden)}?limit=x`);
     expect(badLimit.body.errcode).toBe('M_INVALID_PARAM');
+  });
+});
+
+describe('RoomEventFilter type patterns', () => {
+  it('`*` matches any run of characters, anywhere in the pattern', () => {
+    expect(typeMatches('m.room.message', 'm.room.message')).toBe(true);
+    expect(typeMatches('m.room.message', 'm.room.messages')).toBe(false);
+    expect(typeMatches('m.*', 'm.room.message')).toBe(true);
+    expect(typeMatches('m.*', 'org.m.x')).toBe(false);
+    expect(typeMatches('*', 'anything')).toBe(true);
+    expect(typeMatches('*.message', 'm.room.message')).toBe(true);
+    expect(typeMatches('m.*.member', 'm.room.member')).toBe(true);
+    expect(typeMatches('m.*.member', 'm.room.message')).toBe(false);
+    expect(typeMatches('a*b*a', 'aba')).toBe(true);
+    expect(typeMatches('ab*ba', 'aba')).toBe(false);
   });
 });
