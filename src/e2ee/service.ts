@@ -96,6 +96,12 @@ export interface E2eeService {
   /** GET|POST .../org.matrix.msc3814.v1/dehydrated_device/{deviceId}/events */
   dehydratedDeviceEvents(requester: Requester, deviceId: string, from: string | undefined, limit: number): Promise<JsonObject>;
 
+  /**
+   * Federation hook for inbound m.device_list_update / m.signing_key_update: records that these
+   * (remote) users' devices or keys changed and wakes the local users sharing a room with them.
+   */
+  remoteDeviceListChanged(userIds: readonly string[]): Promise<void>;
+
   /** Removes the listeners registered on the users service. */
   close(): void;
 }
@@ -661,6 +667,14 @@ export function createE2eeService(deps: E2eeServiceDeps): E2eeService {
       toDevice.acknowledge(requester.userId, deviceId, since);
       const { events, nextPosition } = toDevice.messagesFor(requester.userId, deviceId, since, upTo, limit);
       return { events, next_batch: `d${nextPosition}` };
+    },
+
+    async remoteDeviceListChanged(userIds) {
+      if (userIds.length === 0) return;
+      await store.recordDeviceListChange(userIds);
+      const wake = new Set<string>();
+      for (const u of userIds) for (const v of deviceLists.usersSharingRoomWith(u)) if (isLocal(v)) wake.add(v);
+      notifier?.wakeUsers([...wake]);
     },
 
     close() {

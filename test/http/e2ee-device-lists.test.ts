@@ -113,3 +113,19 @@ describe('device_lists.left', () => {
     expect(changes(h, alice.user_id, since)).toEqual({ changed: [bob.user_id], left: [] });
   });
 });
+
+describe('federation hook', () => {
+  it('remoteDeviceListChanged records the change and wakes the local users sharing a room', async () => {
+    const h = await setup();
+    const alice = await h.device('alice');
+    const bob = await h.device('bob');
+    const carol = await h.device('carol');
+    await h.sharedRoom(alice.user_id, bob.user_id);
+    const since = h.e2ee.deviceKeys.position();
+    h.wakes.length = 0;
+    await h.e2ee.remoteDeviceListChanged([bob.user_id]);
+    expect(changes(h, alice.user_id, since).changed).toEqual([bob.user_id]);
+    expect(changes(h, carol.user_id, since).changed).toEqual([]);
+    expect(h.wakes.flat().sort()).toEqual([alice.user_id, bob.user_id]);
+  });
+});

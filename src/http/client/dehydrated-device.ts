@@ -1,5 +1,4 @@
-// PUT|GET|DELETE /unstable/org.matrix.msc3814.v1/dehydrated_device, GET|POST
-// /unstable/org.matrix.msc3814.v1/dehydrated_device/{deviceId}/events (MSC3814 dehydrated devices, as Element calls them).
+// PUT|GET|DELETE /unstable/org.matrix.msc3814.v1/dehydrated_device, GET|POST /unstable/org.matrix.msc3814.v1/dehydrated_device/{deviceId}/events (MSC3814).
 import type { FastifyInstance } from 'fastify';
 import { MatrixError } from '../../errors.js';
 import { isJsonObject } from '../../core/json/types.js';

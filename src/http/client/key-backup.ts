@@ -1,5 +1,4 @@
-// POST|GET /room_keys/version, GET|PUT|DELETE /room_keys/version/{version}, PUT|GET|DELETE /room_keys/keys,
-// /room_keys/keys/{roomId} and /room_keys/keys/{roomId}/{sessionId} (module "Server-side key backups").
+// POST|GET /room_keys/version, GET|PUT|DELETE /room_keys/version/{version}, PUT|GET|DELETE /room_keys/keys[/{roomId}[/{sessionId}]] (module "Server-side key backups").
 import type { FastifyInstance } from 'fastify';
 import type { AppServices } from '../app.js';
 import { clientRoute } from './route.js';
