@@ -100,6 +100,9 @@ export function createSyncService(deps: SyncServiceDeps): SyncService {
   return new Sync(deps);
 }
 
+/** A membership of the syncing user, with its room. */
+type RoomMember = MemberRow & { readonly roomId: string };
+
 /** What one room contributes, before shaping. */
 interface TimelineResult {
   events: StoredEvent[];
@@ -221,8 +224,7 @@ class Sync implements SyncService {
     const current = this.currentToken();
     // Called right after reading the positions, with no await between: the memberships are those
     // at `current` (rows written later carry a larger stream position and are skipped below).
-    const membershipsPromise = this.store.getMembershipsForUser(req.userId);
-    const memberships = await membershipsPromise;
+    const memberships = await this.store.getMembershipsForUser(req.userId);
     const since = req.since ? normaliseSinceToken(req.since, current) : undefined;
     const upto = current.events;
     const filter = req.filter;
@@ -236,10 +238,10 @@ class Sync implements SyncService {
       lazyKey: `${deviceKey}\u0000${this.lazyGenerations.get(deviceKey) ?? 0}`,
     };
 
-    const joined: MemberRow[] = [];
-    const invited: (MemberRow & { roomId: string })[] = [];
-    const knocked: (MemberRow & { roomId: string })[] = [];
-    const left: (MemberRow & { roomId: string })[] = [];
+    const joined: RoomMember[] = [];
+    const invited: RoomMember[] = [];
+    const knocked: RoomMember[] = [];
+    const left: RoomMember[] = [];
     for (const m of memberships) {
       if (m.streamOrdering > upto || !filter.roomIncluded(m.roomId)) continue;
       const isNew = !since || m.streamOrdering > since.events;
@@ -259,7 +261,7 @@ class Sync implements SyncService {
           break;
       }
     }
-    const joinedIds = (joined as (MemberRow & { roomId: string })[]).map((m) => m.roomId);
+    const joinedIds = joined.map((m) => m.roomId);
 
     // Streams other than room events, for every joined room at once.
     const typing =
@@ -289,7 +291,7 @@ class Sync implements SyncService {
     const changed = since ? await this.store.getRoomsWithEventsIn(since.events, upto) : undefined;
 
     const join: JsonObject = {};
-    for (const m of joined as (MemberRow & { roomId: string })[]) {
+    for (const m of joined) {
       const roomId = m.roomId;
       const newlyJoined = since !== undefined && m.streamOrdering > since.events;
       const full = !since || newlyJoined || req.fullState;
@@ -644,7 +646,7 @@ class Sync implements SyncService {
   }
 
   /** invite_state / knock_state: stripped state (from the remote server, else the room's current state) plus the event itself. */
-  private async strippedState(ctx: BuildContext, m: MemberRow & { roomId: string }, unsignedKey: string): Promise<JsonObject[]> {
+  private async strippedState(ctx: BuildContext, m: RoomMember, unsignedKey: string): Promise<JsonObject[]> {
     const ev = await this.store.getEvent(m.eventId);
     const out: JsonObject[] = [];
     const carried = ev && isJsonObject(ev.event.json.unsigned) ? ev.event.json.unsigned[unsignedKey] : undefined;

@@ -78,6 +78,21 @@ describe('sync filters', () => {
     expect(timelineOf(body, roomId)).toEqual([{ type: 'm.room.message', content: { body: 'trimmed' } }]);
   });
 
+  it('event_format federation serves the PDUs', async () => {
+    const h = await syncHarness();
+    const alice = await h.register('alice');
+    const roomId = await h.createRoom(alice);
+    const id = await h.send(alice, roomId, 'as a pdu');
+    const body = await h.sync(alice, { filter: JSON.stringify({ event_format: 'federation', room: { timeline: { limit: 1 } } }) });
+    const [pdu] = timelineOf(body, roomId);
+    expect(pdu).toMatchObject({ room_id: roomId, sender: alice.user_id, content: { body: 'as a pdu' } });
+    expect(pdu).toHaveProperty('hashes');
+    expect(pdu).toHaveProperty('signatures');
+    expect(pdu).toHaveProperty('auth_events');
+    expect(pdu).not.toHaveProperty('event_id');
+    expect(id.startsWith('$')).toBe(true);
+  });
+
   it('lazy_load_members: only the senders of the timeline (and the user), not redundantly', async () => {
     const h = await syncHarness();
     const alice = await h.register('alice');
