@@ -49,17 +49,26 @@ export function mediaRoutes(services: AppServices) {
     const auth = (allowGuest: boolean) => async (req: FastifyRequest) => {
       req.requester = await authenticateRequest(req, users, { mode: 'required', allowGuest });
     };
-    const requester = (req: FastifyRequest): Requester => req.requester!;
-    const bodyStream = (req: FastifyRequest): Readable | undefined => (req.body as Readable | undefined) ?? undefined;
-    const contentType = (req: FastifyRequest): string | undefined => {
+    /**
+     * For uploads: authenticates, and keeps the client's Content-Type for the handler while Fastify
+     * is shown a neutral one, so that no header value (even one Fastify cannot parse) stops an upload.
+     */
+    const uploadTypes = new WeakMap<FastifyRequest, string | undefined>();
+    const authUpload = async (req: FastifyRequest) => {
+      await auth(false)(req);
       const h = req.headers['content-type'];
-      return typeof h === 'string' ? h : undefined;
+      uploadTypes.set(req, typeof h === 'string' ? h : undefined);
+      req.raw.headers['content-type'] = 'application/octet-stream';
     };
+    const requester = (req: FastifyRequest): Requester => req.requester!;
+    // The request itself is the body stream (an empty one when there is no body).
+    const bodyStream = (req: FastifyRequest): Readable => req.raw;
+    const contentType = (req: FastifyRequest): string | undefined => uploadTypes.get(req);
 
     for (const v of LEGACY_VERSIONS) {
       const base = `/_matrix/media/${v}`;
 
-      app.post(`${base}/upload`, { onRequest: auth(false), bodyLimit: repo.maxUploadSize }, async (req, reply) => {
+      app.post(`${base}/upload`, { onRequest: authUpload, bodyLimit: repo.maxUploadSize }, async (req, reply) => {
         const q = firstQueryValues(req.query);
         const r = await closeOnTooLarge(reply, repo.upload({ stream: bodyStream(req), contentType: contentType(req), fileName: q.filename, userId: requester(req).userId }));
         return { content_uri: r.contentUri };
@@ -94,12 +103,12 @@ export function mediaRoutes(services: AppServices) {
     // Async uploads (spec v1.7): create the mxc URI first, upload to it later.
     app.post('/_matrix/media/v1/create', { onRequest: auth(false) }, async (req) => {
       // The body (an empty JSON object, if anything) is not needed; drain it.
-      bodyStream(req)?.resume();
+      bodyStream(req).resume();
       const r = await repo.createPending(requester(req).userId);
       return { content_uri: r.contentUri, unused_expires_at: r.unusedExpiresAt };
     });
 
-    app.put('/_matrix/media/v3/upload/:serverName/:mediaId', { onRequest: auth(false), bodyLimit: repo.maxUploadSize }, async (req, reply) => {
+    app.put('/_matrix/media/v3/upload/:serverName/:mediaId', { onRequest: authUpload, bodyLimit: repo.maxUploadSize }, async (req, reply) => {
       const p = req.params as Params;
       const q = firstQueryValues(req.query);
       const input = { stream: bodyStream(req), contentType: contentType(req), fileName: q.filename, userId: requester(req).userId };

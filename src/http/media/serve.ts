@@ -3,6 +3,7 @@
 // parsing the thumbnail and download query parameters, /config and /preview_url.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { MatrixError } from '../../errors.js';
 import type { MediaService } from '../../media/index.js';
@@ -79,7 +80,8 @@ async function sendFile(req: FastifyRequest, reply: FastifyReply, path: string, 
     reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
   }
   reply.header('content-length', String(Math.max(0, end - start + 1)));
-  if (req.method === 'HEAD' || size === 0) return reply.send();
+  // An empty stream rather than no payload: Fastify's HEAD handling then keeps our Content-Length.
+  if (req.method === 'HEAD' || size === 0) return reply.send(Readable.from([]));
   return reply.send(createReadStream(path, { start, end }));
 }
 
