@@ -13,13 +13,10 @@ CREATE TABLE push_rules (
 
 -- Joined members of each room and the stream ordering of the join that started their current
 -- membership: an event counts for a member only after it (profile changes keep the position).
--- sent_stream: the member's own latest event, which marks everything before it as read (spec
--- "Marking notifications as read": by a receipt or by sending an event).
 CREATE TABLE push_room_members (
   room_nid     INTEGER NOT NULL REFERENCES rooms (room_nid),
   user_id      TEXT NOT NULL,
   since_stream INTEGER NOT NULL,
-  sent_stream  INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (room_nid, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX push_room_members_user ON push_room_members (user_id);
@@ -27,13 +24,16 @@ CREATE INDEX push_room_members_user ON push_room_members (user_id);
 INSERT INTO push_room_members (room_nid, user_id, since_stream)
   SELECT room_nid, user_id, stream_ordering FROM room_memberships WHERE membership = 'join';
 
--- One row per event that notifies at least one local member. notify/highlight/actions are the
--- outcome of every member in the audience (joined before the event, not its sender) who has no
--- row in push_notify_exceptions; thread_id is the thread root's event ID, NULL for the main timeline.
+-- One row per event that notifies at least one local member, or that a local member sent (their
+-- latest such row marks the room read for them: spec "Marking notifications as read", by a receipt
+-- or by sending an event). notify/highlight/actions are the outcome of every member in the audience
+-- (joined before the event, not its sender) who has no row in push_notify_exceptions; thread_id is
+-- the thread root's event ID, NULL for the main timeline. Written for nearly every message, so
+-- without foreign keys (each would cost a look-up in the event's transaction).
 CREATE TABLE push_notify_events (
-  room_nid        INTEGER NOT NULL REFERENCES rooms (room_nid),
+  room_nid        INTEGER NOT NULL,
   stream_ordering INTEGER NOT NULL,
-  event_nid       INTEGER NOT NULL REFERENCES events (event_nid),
+  event_nid       INTEGER NOT NULL,
   sender          TEXT NOT NULL,
   thread_id       TEXT,
   notify          INTEGER NOT NULL CHECK (notify IN (0, 1)),

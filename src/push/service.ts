@@ -15,7 +15,7 @@ import type { Requester, UsersService } from '../users/service.js';
 import { BulkPushEvaluator, type BulkMember, type PushOutcome } from './bulk.js';
 import { mergeRuleset, type DefaultRulesetOptions, type RuleOverride } from './default-rules.js';
 import { NOTIFY_PATH, PusherDelivery, isEventIdOnly, type PushJob, type PusherDeliveryOptions } from './pusher-delivery.js';
-import { PushRoomStateCache, type PushRoomState } from './room-state.js';
+import { PushRoomStateCache, type LocalMember, type PushRoomState } from './room-state.js';
 import { PushStore, type NotifyExceptionRow, type PusherRow, type UserNotificationRow } from './store.js';
 import { isPushRuleKind, PUSH_RULE_KINDS, type PushAction, type PushRule, type PushRuleKind, type Ruleset } from './types.js';
 import { userPushRuleFromBody, validatePushActions, validatePushRule } from './validate.js';
@@ -411,17 +411,21 @@ class PushServiceImpl implements PushService {
     }
 
     if (local.size > 0 || invitee) {
-      const members: Iterable<BulkMember> = invitee ? [...local.values(), invitee] : local.values();
+      const members: ReadonlyMap<string, BulkMember> = invitee ? new Map<string, BulkMember>([...local, [invitee.userId, invitee]]) : local;
       const result = this.evaluator.evaluate(
         ev.json,
         members,
         { memberCount: state.joined.size, senderPowerLevel: state.senderPowerLevel(ev.sender), notificationPowerLevels: state.notificationLevels() },
         (u) => this.customRuleset(u),
+        this.customMembersOf(local, invitee),
       );
       const { common, exceptions } = result;
       let anyNotify = common.notify;
       if (!anyNotify) for (const o of exceptions.values()) if (o.notify) anyNotify = true;
-      if (anyNotify) {
+      // A local member's own message is recorded even when it notifies nobody: it marks the room
+      // read for them (not state events: a profile change the server copies into every room is no
+      // sign of reading).
+      if (anyNotify || (ev.stateKey === undefined && local.has(ev.sender))) {
         const rows: NotifyExceptionRow[] = [];
         for (const [userId, o] of exceptions) rows.push({ userId, notify: o.notify, highlight: o.highlight, actions: o.key || '[]' });
         this.store.insertNotifyEvent(
@@ -438,13 +442,10 @@ class PushServiceImpl implements PushService {
           },
           rows,
         );
-        if (this.pusherUsers.size > 0) this.queuePushes(info, state, result.common, exceptions, invitee);
+        if (anyNotify && this.pusherUsers.size > 0) this.queuePushes(info, state, result.common, exceptions, invitee);
       }
     }
 
-    // Sending an event marks the room read up to it (spec "Marking notifications as read"). Only
-    // non-state events: a profile change the server copies into every room is no sign of reading.
-    if (ev.stateKey === undefined && local.has(ev.sender)) this.store.memberSent(info.roomNid, ev.sender, so);
     // Membership changes move the audience.
     if (ev.type === MEMBER && ev.stateKey !== undefined) {
       if (ev.content.membership === 'join') {
@@ -454,6 +455,23 @@ class PushServiceImpl implements PushService {
       }
     }
     this.roomStates.advance(state, info);
+  }
+
+  /** The members (and invitee) with rules of their own: usually few, found from the smaller set. */
+  private customMembersOf(local: ReadonlyMap<string, LocalMember>, invitee: BulkMember | undefined): BulkMember[] {
+    const out: BulkMember[] = [];
+    if (this.customRuleUsers.size > 0) {
+      if (this.customRuleUsers.size < local.size) {
+        for (const u of this.customRuleUsers) {
+          const m = local.get(u);
+          if (m) out.push(m);
+        }
+      } else {
+        for (const m of local.values()) if (this.customRuleUsers.has(m.userId)) out.push(m);
+      }
+    }
+    if (invitee && this.customRuleUsers.has(invitee.userId)) out.push(invitee);
+    return out;
   }
 
   /** Remembers who to push to; sent once the transaction committed (flushPending). */
@@ -497,28 +515,31 @@ class PushServiceImpl implements PushService {
 
   // ---------------------------------------------------------------- counts
 
-  /** The stream ordering up to which the user has read the room (receipt, or their own latest event). */
-  private readUpTo(roomId: string, userId: string, sent: number): number {
+  /**
+   * Where the user's unread notifications start: after their join and their read receipt (the
+   * store adds their own latest event). undefined when they are not joined.
+   */
+  private countFrom(roomId: string, roomNid: number, userId: string): number | undefined {
+    const since = this.store.memberSince(roomNid, userId);
+    if (since === undefined) return undefined;
     const receipt = this.receipts?.readReceiptPosition(roomId, userId) ?? null;
-    return Math.max(sent, receipt ?? 0);
+    return Math.max(since, receipt ?? 0);
   }
 
   unreadCounts(userId: string, roomId: string): { notification_count: number; highlight_count: number } {
     const room = this.deps.store.core.room(roomId);
-    const member = room ? this.store.roomMember(room.nid, userId) : undefined;
-    if (!room || !member) return { notification_count: 0, highlight_count: 0 };
-    const after = Math.max(member.since, this.readUpTo(roomId, userId, member.sent));
-    const c = this.store.unreadCounts(userId, room.nid, after);
+    const from = room ? this.countFrom(roomId, room.nid, userId) : undefined;
+    if (!room || from === undefined) return { notification_count: 0, highlight_count: 0 };
+    const c = this.store.unreadCounts(userId, room.nid, from);
     return { notification_count: c.notify, highlight_count: c.highlight };
   }
 
   unreadThreadCounts(userId: string, roomId: string): Map<string | null, { notification_count: number; highlight_count: number }> {
     const out = new Map<string | null, { notification_count: number; highlight_count: number }>();
     const room = this.deps.store.core.room(roomId);
-    const member = room ? this.store.roomMember(room.nid, userId) : undefined;
-    if (!room || !member) return out;
-    const after = Math.max(member.since, this.readUpTo(roomId, userId, member.sent));
-    for (const [thread, c] of this.store.unreadThreadCounts(userId, room.nid, after)) {
+    const from = room ? this.countFrom(roomId, room.nid, userId) : undefined;
+    if (!room || from === undefined) return out;
+    for (const [thread, c] of this.store.unreadThreadCounts(userId, room.nid, from)) {
       out.set(thread, { notification_count: c.notify, highlight_count: c.highlight });
     }
     return out;
@@ -528,9 +549,8 @@ class PushServiceImpl implements PushService {
     const core = this.deps.store.core;
     let rooms = 0;
     for (const m of this.store.joinedRoomsOf(userId)) {
-      const roomId = core.roomByNid(m.roomNid).roomId;
-      const after = Math.max(m.since, this.readUpTo(roomId, userId, m.sent));
-      if (this.store.unreadCounts(userId, m.roomNid, after).notify > 0) rooms++;
+      const from = this.countFrom(core.roomByNid(m.roomNid).roomId, m.roomNid, userId);
+      if (from !== undefined && this.store.unreadCounts(userId, m.roomNid, from).notify > 0) rooms++;
     }
     return rooms;
   }
@@ -592,17 +612,23 @@ class PushServiceImpl implements PushService {
       }
     }
     const formatted = await this.formatEvents(stored, requester);
-    const sentIn = new Map(joined.map((m) => [m.roomNid, m.sent]));
+    // Read: at or before the read receipt or the user's own latest event.
+    const readUpTo = new Map<number, number>();
     const notifications: JsonObject[] = [];
     let i = 0;
     for (const r of page) {
       if (!found.has(r.eventNid)) continue;
       const roomId = core.roomByNid(r.roomNid).roomId;
-      const readUpTo = this.readUpTo(roomId, userId, sentIn.get(r.roomNid) ?? 0);
+      let upTo = readUpTo.get(r.roomNid);
+      if (upTo === undefined) {
+        const receipt = this.receipts?.readReceiptPosition(roomId, userId) ?? 0;
+        upTo = this.store.readUpTo(r.roomNid, userId, receipt);
+        readUpTo.set(r.roomNid, upTo);
+      }
       notifications.push({
         actions: JSON.parse(r.actions) as JsonValue,
         event: formatted[i++]!,
-        read: r.streamOrdering <= readUpTo,
+        read: r.streamOrdering <= upTo,
         room_id: roomId,
         ts: r.ts,
       });

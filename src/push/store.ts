@@ -35,8 +35,8 @@ export interface UserNotificationRow {
 
 export interface RoomMemberRow {
   readonly roomNid: number;
+  /** The stream ordering of the join that started the membership. */
   readonly since: number;
-  readonly sent: number;
 }
 
 export interface UnreadCounts {
@@ -102,6 +102,18 @@ function notificationRow(r: NotificationDb): UserNotificationRow {
   return { roomNid: r.room_nid, streamOrdering: r.stream_ordering, eventNid: r.event_nid, highlight: r.highlight === 1, actions: r.actions, ts: r.ts };
 }
 
+interface CountParams {
+  user: string;
+  room: number;
+  after: number;
+}
+
+// Where the user has read up to: `after` (join, read receipt), or their own latest event after it
+// (spec "Marking notifications as read": by a receipt or by sending an event). An uncorrelated
+// subquery over the same range the count reads, evaluated once.
+const READ_UP_TO = `MAX(@after, COALESCE((SELECT MAX(s.stream_ordering) FROM push_notify_events s
+  WHERE s.room_nid = @room AND s.stream_ordering > @after AND s.sender = @user), 0))`;
+
 // Columns of a user's notification: their exception if any, else the event's common outcome.
 const USER_OUTCOME = `e.room_nid, e.stream_ordering, e.event_nid, e.ts,
   COALESCE(x.notify, e.notify) AS notify, COALESCE(x.highlight, e.highlight) AS highlight, COALESCE(x.actions, e.actions) AS actions`;
@@ -120,13 +132,13 @@ export class PushStore {
 
       addMember: db.prepare<[number, string, number]>('INSERT OR IGNORE INTO push_room_members (room_nid, user_id, since_stream) VALUES (?, ?, ?)'),
       delMember: db.prepare<[number, string]>('DELETE FROM push_room_members WHERE room_nid = ? AND user_id = ?'),
-      member: db.prepare<[number, string], { since_stream: number; sent_stream: number }>(
-        'SELECT since_stream, sent_stream FROM push_room_members WHERE room_nid = ? AND user_id = ?',
+      memberSince: db.prepare<[number, string], number>('SELECT since_stream FROM push_room_members WHERE room_nid = ? AND user_id = ?').pluck(),
+      roomsOf: db.prepare<[string], { room_nid: number; since_stream: number }>(
+        'SELECT room_nid, since_stream FROM push_room_members WHERE user_id = ?',
       ),
-      sent: db.prepare<[number, number, string]>('UPDATE push_room_members SET sent_stream = ? WHERE room_nid = ? AND user_id = ?'),
-      roomsOf: db.prepare<[string], { room_nid: number; since_stream: number; sent_stream: number }>(
-        'SELECT room_nid, since_stream, sent_stream FROM push_room_members WHERE user_id = ?',
-      ),
+      lastSent: db.prepare<[number, number, string], number | null>(
+        'SELECT MAX(stream_ordering) FROM push_notify_events WHERE room_nid = ? AND stream_ordering > ? AND sender = ?',
+      ).pluck(),
 
       insEvent: db.prepare<[number, number, number, string, string | null, number, number, string, number]>(
         `INSERT OR REPLACE INTO push_notify_events (room_nid, stream_ordering, event_nid, sender, thread_id, notify, highlight, actions, ts)
@@ -136,17 +148,17 @@ export class PushStore {
         `INSERT OR REPLACE INTO push_notify_exceptions (user_id, room_nid, stream_ordering, notify, highlight, actions)
          VALUES (?, ?, ?, ?, ?, ?)`,
       ),
-      counts: db.prepare<[string, number, number, string], { n: number | null; h: number | null }>(
+      counts: db.prepare<[CountParams], { n: number | null; h: number | null }>(
         `SELECT SUM(COALESCE(x.notify, e.notify)) AS n, SUM(COALESCE(x.highlight, e.highlight)) AS h
          FROM push_notify_events e
-         LEFT JOIN push_notify_exceptions x ON x.user_id = ? AND x.room_nid = e.room_nid AND x.stream_ordering = e.stream_ordering
-         WHERE e.room_nid = ? AND e.stream_ordering > ? AND e.sender != ?`,
+         LEFT JOIN push_notify_exceptions x ON x.user_id = @user AND x.room_nid = e.room_nid AND x.stream_ordering = e.stream_ordering
+         WHERE e.room_nid = @room AND e.stream_ordering > ${READ_UP_TO} AND e.sender != @user`,
       ),
-      threadCounts: db.prepare<[string, number, number, string], { thread_id: string | null; n: number | null; h: number | null }>(
+      threadCounts: db.prepare<[CountParams], { thread_id: string | null; n: number | null; h: number | null }>(
         `SELECT e.thread_id, SUM(COALESCE(x.notify, e.notify)) AS n, SUM(COALESCE(x.highlight, e.highlight)) AS h
          FROM push_notify_events e
-         LEFT JOIN push_notify_exceptions x ON x.user_id = ? AND x.room_nid = e.room_nid AND x.stream_ordering = e.stream_ordering
-         WHERE e.room_nid = ? AND e.stream_ordering > ? AND e.sender != ? GROUP BY e.thread_id`,
+         LEFT JOIN push_notify_exceptions x ON x.user_id = @user AND x.room_nid = e.room_nid AND x.stream_ordering = e.stream_ordering
+         WHERE e.room_nid = @room AND e.stream_ordering > ${READ_UP_TO} AND e.sender != @user GROUP BY e.thread_id`,
       ),
       inRoom: db.prepare<[string, number, number, number, string, number, number], NotificationDb & { notify: number }>(
         `SELECT ${USER_OUTCOME}
@@ -208,22 +220,18 @@ export class PushStore {
     this.q.delMember.run(roomNid, userId);
   }
 
-  /** The member sent an event at `streamOrdering` (an implicit read receipt). */
-  memberSent(roomNid: number, userId: string, streamOrdering: number): void {
-    this.q.sent.run(streamOrdering, roomNid, userId);
-  }
-
-  /**
-   * `since`: the stream ordering of the join that started the user's membership; `sent`: their own
-   * latest event. Undefined when not joined.
-   */
-  roomMember(roomNid: number, userId: string): RoomMemberRow | undefined {
-    const r = this.q.member.get(roomNid, userId);
-    return r ? { roomNid, since: r.since_stream, sent: r.sent_stream } : undefined;
+  /** The stream ordering of the join that started the user's membership; undefined when not joined. */
+  memberSince(roomNid: number, userId: string): number | undefined {
+    return this.q.memberSince.get(roomNid, userId);
   }
 
   joinedRoomsOf(userId: string): RoomMemberRow[] {
-    return this.q.roomsOf.all(userId).map((r) => ({ roomNid: r.room_nid, since: r.since_stream, sent: r.sent_stream }));
+    return this.q.roomsOf.all(userId).map((r) => ({ roomNid: r.room_nid, since: r.since_stream }));
+  }
+
+  /** The user's own latest recorded event in the room after `after`, else `after`. */
+  readUpTo(roomNid: number, userId: string, after: number): number {
+    return Math.max(after, this.q.lastSent.get(roomNid, after, userId) ?? 0);
   }
 
   // ---- outcomes (inside the persist transaction) ----
@@ -235,16 +243,19 @@ export class PushStore {
     }
   }
 
-  /** Notifying events of the room after `after` that `userId` did not send. */
+  /**
+   * Notifying events of the room after `after` (the later of the join and the read receipt) and
+   * after the user's own latest event, that they did not send.
+   */
   unreadCounts(userId: string, roomNid: number, after: number): UnreadCounts {
-    const r = this.q.counts.get(userId, roomNid, after, userId);
+    const r = this.q.counts.get({ user: userId, room: roomNid, after });
     return { notify: r?.n ?? 0, highlight: r?.h ?? 0 };
   }
 
   /** The same per thread (null key: the main timeline). */
   unreadThreadCounts(userId: string, roomNid: number, after: number): Map<string | null, UnreadCounts> {
     const out = new Map<string | null, UnreadCounts>();
-    for (const r of this.q.threadCounts.iterate(userId, roomNid, after, userId)) {
+    for (const r of this.q.threadCounts.iterate({ user: userId, room: roomNid, after })) {
       out.set(r.thread_id, { notify: r.n ?? 0, highlight: r.h ?? 0 });
     }
     return out;

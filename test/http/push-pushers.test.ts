@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeGateway, pushHarness, SERVER, V3, type FakeGateway, type PushHarness } from './push-harness.js';
 import type { Session } from './users-harness.js';
+import type { JsonObject } from '../../src/core/json/types.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -187,7 +188,7 @@ describe('HTTP pusher delivery', () => {
     const b = await h.register('bob');
     await setPusher(h, b, pusherBody(gw.url));
     let failures = 3;
-    gw.respond = () => (failures-- > 0 ? { status: 503, body: {} } : { status: 200, body: { rejected: [] } });
+    gw.respond = () => (failures-- > 0 ? { status: 503, body: { errcode: 'M_UNKNOWN' } as JsonObject } : { status: 200, body: { rejected: [] } as JsonObject });
     const room = await h.roomWith(alice, bob);
     const e1 = await h.send(room, alice);
     const e2 = await h.send(room, alice);

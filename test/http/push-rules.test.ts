@@ -16,7 +16,7 @@ async function setup(): Promise<{ h: PushHarness; s: Session }> {
 }
 
 const R = `${V3}/pushrules/global`;
-const ids = (rules: { rule_id: string }[]) => rules.map((r) => r.rule_id);
+const ids = (rules: unknown): string[] => (rules as { rule_id: string }[]).map((r) => r.rule_id);
 
 describe('GET /pushrules', () => {
   it('returns the server-default ruleset for a new user, with the user filled in', async () => {
@@ -87,7 +87,7 @@ describe('PUT and DELETE /pushrules/global/{kind}/{ruleId}', () => {
     const { h, s } = await setup();
     const t = { token: s.access_token };
     const put = (id: string, q = '') => h.req('PUT', `${R}/underride/${id}${q}`, { ...t, body: { conditions: [], actions: ['notify'] } });
-    const order = async () => ids((await h.req('GET', `${R}/underride/`, t)).body).filter((x: string) => !x.startsWith('.'));
+    const order = async () => ids((await h.req('GET', `${R}/underride/`, t)).body).filter((x) => !x.startsWith('.'));
     await put('a');
     await put('b', '?after=a');
     expect(await order()).toEqual(['a', 'b']);
@@ -129,7 +129,7 @@ describe('PUT and DELETE /pushrules/global/{kind}/{ruleId}', () => {
     expect((await h.req('PUT', `${R}/override/x`, t)).status).toBe(400);
     // Nothing was stored.
     const g = (await h.req('GET', `${R}/`, t)).body;
-    expect(ids(g.override).every((x: string) => x.startsWith('.'))).toBe(true);
+    expect(ids(g.override).every((x) => x.startsWith('.'))).toBe(true);
   });
 
   it('deletes user rules; server-default rules cannot be deleted (404, as Synapse)', async () => {
