@@ -94,6 +94,13 @@ describe('join', () => {
     // The deprecated server_name parameter still works.
     await h.req('POST', `${V3}/join/${enc('!xyz:remote.example')}?server_name=three.example`, { token: bob.access_token, body: {} });
     expect(calls[2]!.servers).toEqual(['three.example', 'remote.example']);
+    // A room only this server ever took part in is joined locally even when nobody is left in it.
+    const ann = await h.register('ann');
+    const lonely = await h.createRoom(ann.access_token, { preset: 'public_chat' });
+    await post(h, ann, `/rooms/${enc(lonely)}/leave`);
+    expect((await post(h, bob, `/join/${enc(lonely)}`)).body).toEqual({ room_id: lonely });
+    expect(await h.membership(lonely, bob.user_id)).toBe('join');
+    expect(calls).toHaveLength(3);
   });
 
   it('lets guests join only where guest access is can_join', async () => {

@@ -160,13 +160,16 @@ export async function joinRoom(
   const view = await roomView(ctx, roomId);
   const remoteJoin = ctx.remote()?.remoteJoin;
   const locals = view ? await localUsersJoined(ctx, roomId) : [];
+  const candidates = !view || (remoteJoin && locals.length === 0) ? await candidateServers(ctx, roomId, userId, servers) : [];
   const joinRemotely = async (): Promise<{ room_id: string }> => {
-    const candidates = await candidateServers(ctx, roomId, userId, servers);
     if (!remoteJoin || candidates.length === 0) throw new MatrixError('M_NOT_FOUND', 'No known servers', 404);
     const r = await remoteJoin({ roomId, servers: candidates, userId, content: { ...content, membership: 'join' } });
     return { room_id: r.roomId };
   };
-  if (!view || (remoteJoin && locals.length === 0)) return joinRemotely();
+  // A room this server holds but no local user is in has moved on elsewhere: join through its
+  // servers. With none to ask (a room only this server ever took part in), the local state is all
+  // there is.
+  if (!view || (remoteJoin && locals.length === 0 && candidates.length > 0)) return joinRemotely();
 
   if (requester.isGuest) {
     const guest = await stateContent(ctx, roomId, 'm.room.guest_access');
@@ -323,8 +326,9 @@ export async function knockRoom(
   if (reason !== undefined) content.reason = reason;
   const view = await roomView(ctx, roomId);
   const remoteKnock = ctx.remote()?.remoteKnock;
-  if (!view || (remoteKnock && (await localUsersJoined(ctx, roomId)).length === 0)) {
-    const candidates = await candidateServers(ctx, roomId, userId, servers);
+  const away = !view || (remoteKnock !== undefined && (await localUsersJoined(ctx, roomId)).length === 0);
+  const candidates = away ? await candidateServers(ctx, roomId, userId, servers) : [];
+  if (!view || (away && candidates.length > 0)) {
     if (!remoteKnock || candidates.length === 0) throw new MatrixError('M_NOT_FOUND', 'No known servers', 404);
     const r = await remoteKnock({ roomId, servers: candidates, userId, content: { ...content, membership: 'knock' } });
     return { room_id: r.roomId };
