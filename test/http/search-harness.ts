@@ -43,6 +43,8 @@ export interface SearchHarness {
   ): Promise<Res>;
   /** Registers `username` (m.login.dummy) and returns the session. */
   register(username: string, extra?: Record<string, unknown>): Promise<Session>;
+  /** Logs in with the password `register` uses; returns the access token. */
+  login(username: string): Promise<string>;
   /** A version-10 room created by `creator` with the given join rule (and history visibility), joined by `others`. */
   room(creator: string, opts?: { joinRule?: string; historyVisibility?: string; others?: string[]; version?: string }): Promise<string>;
   join(roomId: string, userId: string, content?: JsonObject): Promise<string>;
@@ -69,6 +71,8 @@ export interface SearchHarness {
 export interface SearchHarnessOptions {
   /** Build and pass a rate limiter from the config (the config's rate_limiting still applies). */
   rateLimiter?: boolean;
+  /** Registered on the app before it is ready (extra routes for a test). */
+  plugin?: (app: FastifyInstance, users: UsersService) => Promise<void>;
 }
 
 export async function searchHarness(configOverrides: Record<string, unknown> = {}, opts: SearchHarnessOptions = {}): Promise<SearchHarness> {
@@ -101,6 +105,10 @@ export async function searchHarness(configOverrides: Record<string, unknown> = {
     ...area,
     ...(rateLimiter ? { rateLimiter } : {}),
   });
+  if (opts.plugin) {
+    const extra = opts.plugin;
+    void app.register(async (inner) => extra(inner, users));
+  }
   await app.ready();
 
   async function req(
@@ -134,6 +142,14 @@ export async function searchHarness(configOverrides: Record<string, unknown> = {
     return r.body as Session;
   }
 
+  async function login(username: string): Promise<string> {
+    const r = await req('POST', `${V3}/login`, {
+      body: { type: 'm.login.password', identifier: { type: 'm.id.user', user: username }, password: 'correct horse' },
+    });
+    if (r.status !== 200) throw new Error(`login ${username}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.access_token as string;
+  }
+
   const state = async (roomId: string, sender: string, type: string, content: JsonObject, stateKey = ''): Promise<string> =>
     (await rooms.sendLocalEvent(roomId, { type, stateKey, content, sender })).eventId;
   const join = (roomId: string, userId: string, content: JsonObject = {}) => state(roomId, userId, 'm.room.member', { membership: 'join', ...content }, userId);
@@ -147,7 +163,10 @@ export async function searchHarness(configOverrides: Record<string, unknown> = {
     await state(roomId, creator, 'm.room.power_levels', { users: { [creator]: 100 } });
     await state(roomId, creator, 'm.room.join_rules', { join_rule: o.joinRule ?? 'public' });
     if (o.historyVisibility) await state(roomId, creator, 'm.room.history_visibility', { history_visibility: o.historyVisibility });
-    for (const u of o.others ?? []) await join(roomId, u);
+    for (const u of o.others ?? []) {
+      if ((o.joinRule ?? 'public') !== 'public') await state(roomId, creator, 'm.room.member', { membership: 'invite' }, u);
+      await join(roomId, u);
+    }
     return roomId;
   }
 
@@ -156,7 +175,7 @@ export async function searchHarness(configOverrides: Record<string, unknown> = {
     const version = requireRoomVersion((await store.getRoomVersion(roomId))!);
     const st = await store.getCurrentStateIds(roomId);
     const keys = ['m.room.create\u0000', 'm.room.power_levels\u0000', `m.room.member\u0000${sender}`];
-    if (type === 'm.room.member') keys.push('m.room.join_rules\u0000');
+    if (type === 'm.room.member' && content.membership === 'join') keys.push('m.room.join_rules\u0000');
     const auth = keys.map((k) => st.get(k)).filter((id): id is string => id !== undefined);
     const prev = await store.getForwardExtremities(roomId);
     const prevEvents = await store.getEvents(prev);
@@ -200,6 +219,7 @@ export async function searchHarness(configOverrides: Record<string, unknown> = {
     errors,
     req,
     register,
+    login,
     room,
     join,
     leave: (roomId, userId) => state(roomId, userId, 'm.room.member', { membership: 'leave' }, userId),
