@@ -26,6 +26,8 @@ import { createReceiptsService } from './ephemeral/receipts.js';
 import { createPushService } from './push/service.js';
 import { createPresenceService } from './ephemeral/presence.js';
 import { createMediaService } from './media/index.js';
+import { createFederationClient } from './federation/client.js';
+import { createKeyRing } from './federation/keys.js';
 
 export interface ListeningAddress {
   /** e.g. `http://127.0.0.1:8008` or `https://[::1]:8448`. */
@@ -182,6 +184,12 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
     const media = createMediaService({ db, config, clock: Date.now, logger });
     services.media = media;
     stops.push(() => void media.close());
+    // Federation transport and trust: the signed HTTPS client (discovery, pools, IP ranges) and the
+    // key ring (remote keys, notary); the other federation parts add theirs to services.federation.
+    const federationClient = createFederationClient({ config, serverName: config.server_name, signingKey: serverKeys.current, logger, clock: Date.now });
+    const keyRing = createKeyRing({ db, client: federationClient, config, serverName: config.server_name, serverKeys, clock: Date.now, logger });
+    services.federation = { client: federationClient, keyRing };
+    stops.push(() => void federationClient.close());
     // /sync reads every stream above; one service per server (its wake index serves all listeners).
     const sync = buildSyncService(services);
     if (sync) {

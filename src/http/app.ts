@@ -81,6 +81,9 @@ import { toDeviceRoutes } from './client/to-device.js';
 import { keyBackupRoutes } from './client/key-backup.js';
 import { dehydratedDeviceRoutes } from './client/dehydrated-device.js';
 import type { MediaService } from '../media/index.js';
+import type { FederationClient } from '../federation/client.js';
+import type { NotaryKeyRing } from '../federation/keys.js';
+import { notaryRoutes } from './federation/keys-query.js';
 import { mediaRoutes } from './media/legacy.js';
 import { authenticatedMediaRoutes } from './client/media.js';
 
@@ -155,6 +158,16 @@ export interface AppServices {
   deviceKeys?: DeviceKeysSource;
   /** The media repository and URL previewer (src/media): /_matrix/media and /_matrix/client/v1/media. */
   media?: MediaService;
+  /** Server-server API (src/federation): the signed HTTPS client, the key ring; other parts add theirs. */
+  federation?: FederationServices;
+}
+
+/** The federation area's services; each federation part adds its own fields here. */
+export interface FederationServices {
+  /** Outbound signed requests (src/federation/client.ts). */
+  client: FederationClient;
+  /** Remote signing keys, signature checks and the notary (src/federation/keys.ts). */
+  keyRing: NotaryKeyRing;
 }
 
 export interface BuildAppOptions {
@@ -224,7 +237,7 @@ const PLUGINS: Record<ResourceName, RoutePlugin[]> = {
     miscRoutes,
   ],
   federation: [federationVersionRoutes],
-  keys: [serverKeyRoutes],
+  keys: [serverKeyRoutes, notaryRoutes],
   media: [mediaRoutes],
   health: [healthRoutes],
   metrics: [metricsRoutes],
