@@ -376,6 +376,7 @@ export function createMediaRepository(opts: MediaRepositoryOptions): MediaReposi
     }
     if (!res) throw notFound();
     if (res.contentLength !== undefined && res.contentLength > maxUploadSize) {
+      res.stream.on('error', () => undefined);
       res.stream.destroy();
       throw tooLarge();
     }
@@ -385,6 +386,7 @@ export function createMediaRepository(opts: MediaRepositoryOptions): MediaReposi
     try {
       received = await receiveInto(finalPath, res.stream, maxUploadSize, tooLarge);
     } catch (e) {
+      res.stream.on('error', () => undefined);
       res.stream.destroy();
       if (e instanceof MatrixError && e.errcode === 'M_TOO_LARGE') throw e;
       log?.warn({ err: e, origin, mediaId }, 'remote media download failed');

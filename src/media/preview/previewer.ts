@@ -9,7 +9,7 @@ import { MatrixError } from '../../errors.js';
 import type { MediaRepository } from '../repository.js';
 import { AddressPolicy } from './address-policy.js';
 import { decodeHtml, parseOpenGraph } from './opengraph.js';
-import { createSafeFetcher, readLimited, type SafeFetcher, type SafeResponse } from './safe-fetch.js';
+import { createSafeFetcher, discardBody, fetchFailure, readLimited, type SafeFetcher, type SafeResponse } from './safe-fetch.js';
 
 /** A preview is reused for an hour (Synapse: ONE_HOUR). */
 export const PREVIEW_TTL_MS = 60 * 60 * 1000;
@@ -151,18 +151,25 @@ export function createUrlPreviewer(opts: UrlPreviewerOptions): UrlPreviewer {
   /** Stores an image response as local media; returns the og:image* fields for it. */
   async function storeImage(res: SafeResponse, pageUrl: string, userId: string): Promise<JsonObject> {
     if (res.contentLength !== undefined && res.contentLength > config.max_spider_size) {
-      res.body.destroy();
+      discardBody(res.body);
       throw new MatrixError('M_TOO_LARGE', `Requested file is too large > ${config.max_spider_size} bytes`, 502);
     }
-    const row = await repo.storeFetched({
-      stream: res.body,
-      contentType: res.contentType,
-      fileName: responseFileName(res),
-      userId,
-      urlCache: pageUrl,
-      maxBytes: config.max_spider_size,
-      tooLarge: () => new MatrixError('M_TOO_LARGE', `Requested file is too large > ${config.max_spider_size} bytes`, 502),
-    });
+    let row;
+    try {
+      row = await repo.storeFetched({
+        stream: res.body,
+        contentType: res.contentType,
+        fileName: responseFileName(res),
+        userId,
+        urlCache: pageUrl,
+        maxBytes: config.max_spider_size,
+        tooLarge: () => new MatrixError('M_TOO_LARGE', `Requested file is too large > ${config.max_spider_size} bytes`, 502),
+      });
+    } catch (e) {
+      // Stop the download (the store only stops reading it).
+      discardBody(res.body);
+      throw fetchFailure(e);
+    }
     const file = await repo.getMedia(repo.serverName, row.mediaId);
     const out: JsonObject = {
       'og:image': `mxc://${repo.serverName}/${row.mediaId}`,
@@ -189,7 +196,7 @@ export function createUrlPreviewer(opts: UrlPreviewerOptions): UrlPreviewer {
       return name ? { 'og:description': name, ...img } : img;
     }
     if (res.contentLength !== undefined && res.contentLength > config.max_spider_size) {
-      res.body.destroy();
+      discardBody(res.body);
       throw new MatrixError('M_TOO_LARGE', `Requested file is too large > ${config.max_spider_size} bytes`, 502);
     }
     const bytes = await readLimited(res.body, config.max_spider_size);

@@ -116,7 +116,7 @@ export function createSafeFetcher(policy: AddressPolicy, opts: { connectTimeoutM
       const status = res.statusCode;
       if (status >= 300 && status < 400 && status !== 304) {
         const location = headerValue(res.headers.location);
-        res.body.destroy();
+        discardBody(res.body);
         if (!location) throw new MatrixError('M_UNKNOWN', `Got error ${status}`, 502);
         if (hop >= MAX_REDIRECTS) throw new MatrixError('M_UNKNOWN', 'Too many redirects', 502);
         try {
@@ -127,12 +127,12 @@ export function createSafeFetcher(policy: AddressPolicy, opts: { connectTimeoutM
         continue;
       }
       if (status < 200 || status > 299) {
-        res.body.destroy();
+        discardBody(res.body);
         throw new MatrixError('M_UNKNOWN', `Got error ${status}`, 502);
       }
       const contentType = headerValue(res.headers['content-type']) ?? 'application/octet-stream';
       if (o.acceptContentType && !o.acceptContentType(contentType)) {
-        res.body.destroy();
+        discardBody(res.body);
         throw new MatrixError('M_UNKNOWN', `Requested file's content type not allowed for this operation: ${contentType}`, 502);
       }
       const lengthHeader = headerValue(res.headers['content-length']);
@@ -147,6 +147,12 @@ export function createSafeFetcher(policy: AddressPolicy, opts: { connectTimeoutM
   };
 }
 
+/** Drops a response body we will not read (undici reports the abort as an error event: ignored). */
+export function discardBody(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 /** Reads a body into memory, failing with 502 M_TOO_LARGE beyond `maxBytes`. */
 export async function readLimited(body: Readable, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -156,7 +162,7 @@ export async function readLimited(body: Readable, maxBytes: number): Promise<Buf
       const b = chunk as Buffer;
       n += b.length;
       if (n > maxBytes) {
-        body.destroy();
+        discardBody(body);
         throw new MatrixError('M_TOO_LARGE', `Requested file is too large > ${maxBytes} bytes`, 502);
       }
       chunks.push(b);
