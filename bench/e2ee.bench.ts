@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
 import { generateSigningKey } from '../src/core/crypto/ed25519.js';
 import type { JsonObject } from '../src/core/json/types.js';
-import { buildApp } from '../src/http/app.js';
+import { buildApp, type AppServices } from '../src/http/app.js';
 import { openDatabase } from '../src/store/db.js';
 import { createRoomsService } from '../src/rooms/service.js';
 import { createNotifier } from '../src/sync/notifier.js';
@@ -20,6 +20,7 @@ const KEYS_PER_DEVICE = 200;
 const REQUESTS_PER_ROUND = 20;
 const ROUNDS = 5;
 const TO_DEVICE_MESSAGES = 2000;
+const SYNC_ROUND_TRIPS = 300;
 
 async function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'e2ee-bench-'));
@@ -29,7 +30,10 @@ async function setup() {
   const users = createUsersService({ ...usersOptionsFromConfig(db, config), passwordHashParams: { memoryCost: 1024, timeCost: 1, parallelism: 1 } });
   const rooms = createRoomsService({ db, serverName: SERVER, signingKey: generateSigningKey('b1'), notifier });
   const e2ee = createE2eeService({ db, store: rooms.store, users, serverName: SERVER, notifier });
-  const app = buildApp({ config, serverKeys: { current: generateSigningKey('t1'), old: [] }, users, store: rooms.store, notifier, rooms, e2ee });
+  const services: AppServices = { config, serverKeys: { current: generateSigningKey('t1'), old: [] }, users, store: rooms.store, notifier, rooms, e2ee };
+  services.toDevice = e2ee.toDevice;
+  services.deviceKeys = e2ee.deviceKeys;
+  const app = buildApp(services);
   await app.ready();
   const login = async (localpart: string) => {
     await users.createAccount({ localpart, password: 'pw' });
@@ -42,6 +46,7 @@ async function setup() {
     notifier,
     e2ee,
     app,
+    services,
     login,
     async close() {
       e2ee.close();
@@ -145,6 +150,46 @@ export async function run(report: Report): Promise<void> {
     const steady = latencies.slice(100);
     report({ name: 'to-device delivery latency p50 (send -> woken sync reads it)', median: percentile(steady, 50), unit: 'ms' });
     report({ name: 'to-device delivery latency p99', median: percentile(steady, 99), unit: 'ms' });
+
+    // ---- the same through a real long-polling GET /sync: PUT /sendToDevice -> the waiting sync answers.
+    const syncUrl = (since: string) => `/_matrix/client/v3/sync?timeout=30000&since=${encodeURIComponent(since)}`;
+    const auth = { authorization: `Bearer ${recipient.token}` };
+    const initial = await env.app.inject({ method: 'GET', url: '/_matrix/client/v3/sync?timeout=0', headers: auth });
+    if (initial.statusCode !== 200) throw new Error(`sync: ${initial.statusCode} (is the /sync route mounted?)`);
+    let since = (initial.json() as { next_batch: string }).next_batch;
+    const syncLatencies: number[] = [];
+    const waitingSyncs = () => env.services.sync?.waiting ?? 0;
+    for (let i = 0; i < SYNC_ROUND_TRIPS; i++) {
+      let waiting = env.app.inject({ method: 'GET', url: syncUrl(since), headers: auth });
+      // Send only once the sync is parked in its long-poll (an answer for anything else is re-polled).
+      for (;;) {
+        const parked = await Promise.race([
+          waiting.then(() => false),
+          (async () => {
+            while (waitingSyncs() === 0) await new Promise((resolve) => setImmediate(resolve));
+            return true;
+          })(),
+        ]);
+        if (parked) break;
+        since = ((await waiting).json() as { next_batch: string }).next_batch;
+        waiting = env.app.inject({ method: 'GET', url: syncUrl(since), headers: auth });
+      }
+      const t0 = performance.now();
+      const res = await env.app.inject({
+        method: 'PUT',
+        url: `/_matrix/client/v3/sendToDevice/m.room.encrypted/sync${i}`,
+        headers: { authorization: `Bearer ${sender.token}`, 'content-type': 'application/json' },
+        payload: content,
+      });
+      if (res.statusCode !== 200) throw new Error(`sendToDevice: ${res.statusCode}`);
+      const answer = (await waiting).json() as { next_batch: string; to_device?: { events: unknown[] } };
+      syncLatencies.push(performance.now() - t0);
+      if (answer.to_device?.events.length !== 1) throw new Error('the waiting sync did not deliver the message');
+      since = answer.next_batch;
+    }
+    const steadySync = syncLatencies.slice(20);
+    report({ name: 'to-device latency via long-polling /sync p50 (PUT -> sync answer)', median: percentile(steadySync, 50), unit: 'ms' });
+    report({ name: 'to-device latency via long-polling /sync p99', median: percentile(steadySync, 99), unit: 'ms' });
   } finally {
     await env.close();
   }
