@@ -1,6 +1,7 @@
 // The push service (Client-Server API "Push Notifications"): the push rules API, evaluation of every
 // accepted event for the room's local members inside the event's transaction, unread notification
 // counts for /sync, GET /notifications, pushers and their HTTP delivery.
+import BetterSqlite3 from 'better-sqlite3';
 import { MatrixError } from '../errors.js';
 import type { RoomEvent } from '../core/events/event.js';
 import { serverNameOf } from '../core/ids.js';
@@ -398,6 +399,19 @@ class PushServiceImpl implements PushService {
   // ---------------------------------------------------------------- evaluation (persist transaction)
 
   onPersistedEvent(info: PersistedEventInfo): void {
+    try {
+      this.evaluateEvent(info);
+    } catch (err) {
+      // A database error aborts the event's transaction as it must. A bug in evaluation must not
+      // stop the room: the event is stored without its notifications, and the room's cached
+      // state, which may be half advanced, is dropped.
+      this.roomStates.clear();
+      if (err instanceof BetterSqlite3.SqliteError) throw err;
+      this.deps.logger?.error({ err, eventId: info.event.eventId }, 'push evaluation failed');
+    }
+  }
+
+  private evaluateEvent(info: PersistedEventInfo): void {
     const so = info.streamOrdering;
     if (info.outlier || info.rejectedReason !== null || info.softFailed || so === null) return;
     const ev = info.event;
@@ -601,16 +615,17 @@ class PushServiceImpl implements PushService {
     const page = more ? rows.slice(0, limit) : rows;
 
     const core = this.deps.store.core;
+    const eventIds = page.map((r) => core.ids.eventId(r.eventNid));
+    const byId = new Map((await this.deps.store.getEvents(eventIds)).map((e) => [e.eventId, e]));
     const stored: StoredEvent[] = [];
     const found = new Set<number>();
-    for (const r of page) {
-      const eventId = core.eventMeta(r.eventNid)?.eventId;
-      const ev = eventId === undefined ? undefined : await this.deps.store.getEvent(eventId);
+    page.forEach((r, k) => {
+      const ev = byId.get(eventIds[k]!);
       if (ev) {
         stored.push(ev);
         found.add(r.eventNid);
       }
-    }
+    });
     const formatted = await this.formatEvents(stored, requester);
     // Read: at or before the read receipt or the user's own latest event.
     const readUpTo = new Map<number, number>();

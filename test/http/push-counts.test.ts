@@ -170,6 +170,22 @@ describe('unread notification counts', () => {
     expect(h.counts(bob, room)).toEqual({ notification_count: 3, highlight_count: 0 });
   });
 
+  it('a failing evaluation is logged and does not stop the event', async () => {
+    const h = await setup();
+    const room = await h.roomWith(alice, bob);
+    const evaluator = h.push.evaluator;
+    const original = evaluator.evaluate.bind(evaluator);
+    evaluator.evaluate = () => {
+      throw new Error('boom');
+    };
+    const eventId = await h.send(room, alice);
+    expect((await h.store.getEvent(eventId))?.streamOrdering).toBeGreaterThan(0);
+    expect(h.errors).toHaveLength(1);
+    evaluator.evaluate = original;
+    await h.send(room, alice);
+    expect(h.counts(bob, room)).toEqual({ notification_count: 1, highlight_count: 0 });
+  });
+
   it('a room whose state cache is lost (restart) still evaluates from stored state', async () => {
     const h = await setup();
     const room = await h.roomWith(alice, bob);
