@@ -63,6 +63,13 @@ export interface AcceptOptions {
   readonly stateBefore?: StateMap;
   /** The PDU text exactly as received; stored and served as is. Defaults to JSON.stringify(pdu). */
   readonly jsonText?: string;
+  /**
+   * History older than the room's current state (federation backfill): not checked against the
+   * current state (step 6), never changes the forward extremities or the current state, is not
+   * published to the notifier, and is stored at a negative stream position so that /sync never
+   * reports it as new; /messages finds it by topological order.
+   */
+  readonly backfilled?: boolean;
 }
 
 /**
@@ -222,7 +229,7 @@ class Rooms implements RoomsService {
     return this.queue.run(ev.roomId, () => {
       const evaluation = this.evaluate(ev, version, opts);
       if (evaluation.kind === 'final') return evaluation.result;
-      return this.persist(ev, version, opts.jsonText ?? JSON.stringify(pdu), opts.outlier ?? false, evaluation);
+      return this.persist(ev, version, opts.jsonText ?? JSON.stringify(pdu), opts.outlier ?? false, evaluation, opts.backfilled ?? false);
     });
   }
 
@@ -379,7 +386,7 @@ class Rooms implements RoomsService {
     // Step 6: the current state (resolved across the forward extremities). Identical to step 5
     // when the event was built on the current state, as every local event is.
     let softFailReason: string | null = null;
-    if (rejectedReason === null && !isCreate && room && room.currentStateGroup !== null) {
+    if (rejectedReason === null && !isCreate && !opts.backfilled && room && room.currentStateGroup !== null) {
       const same = 'group' in stateBefore && stateBefore.group === room.currentStateGroup;
       if (!same) {
         const found = this.core.currentStateLookup(room.nid, keyNids);
@@ -542,12 +549,13 @@ class Rooms implements RoomsService {
     jsonText: string,
     outlier: boolean,
     e: Extract<Evaluation, { kind: 'persist' }>,
+    backfilled = false,
   ): AcceptResult {
     const room = this.core.room(ev.roomId);
     const accepted = !outlier && e.rejectedReason === null && e.softFailReason === null;
     let forwardExtremities: string[] | undefined;
     let currentState: 'unchanged' | 'after_event' | StateInput = 'unchanged';
-    if (accepted) {
+    if (accepted && !backfilled) {
       const plan = this.planExtremitiesAndCurrentState(ev, room?.nid, room?.currentStateGroup ?? null, e.stateBefore!, version);
       forwardExtremities = plan.extremities;
       currentState = plan.currentState;
@@ -565,9 +573,10 @@ class Rooms implements RoomsService {
       forwardExtremities,
       currentState,
       receivedTs: this.now(),
+      backfilled: backfilled && !outlier,
     });
     const so = result.streamOrdering ?? undefined;
-    if (accepted && so !== undefined) this.notifier.publishNewEvents(ev.roomId, so);
+    if (accepted && !backfilled && so !== undefined) this.notifier.publishNewEvents(ev.roomId, so);
     if (e.rejectedReason !== null) {
       this.deps.logger?.info({ roomId: ev.roomId, eventId: ev.eventId, reason: e.rejectedReason }, 'event rejected');
       return { eventId: ev.eventId, status: 'rejected', reason: e.rejectedReason, streamOrdering: so };

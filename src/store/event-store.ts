@@ -55,6 +55,11 @@ export interface PersistEventInput {
   /** The room's new current state: unchanged, the state after this event, or a resolved state. */
   readonly currentState: 'unchanged' | 'after_event' | StateInput;
   readonly receivedTs: number;
+  /**
+   * Backfilled history: stored at a stream position below every other one (negative), so that
+   * stream readers (/sync) never see it as new. The caller leaves extremities and current state alone.
+   */
+  readonly backfilled?: boolean;
 }
 
 export interface PersistEventResult {
@@ -95,6 +100,8 @@ export interface PersistedEventInfo {
   readonly softFailed: boolean;
   readonly stateGroupBefore: number | null;
   readonly stateGroupAfter: number | null;
+  /** Backfilled history (negative stream ordering): not new, notify nobody. */
+  readonly backfilled: boolean;
 }
 
 /**
@@ -113,6 +120,8 @@ export class EventStore {
   private readonly parsed = new LRUCache<number, RoomEvent>({ max: 10_000 });
   private readonly authChains = new LRUCache<number, readonly number[]>({ max: 100_000 });
   private maxStream: number;
+  /** The lowest stream ordering (0 until backfilled history, which counts down from -1). */
+  private minStream: number;
   private readonly derivedWriters: DerivedWriter[] = [];
 
   private readonly q;
@@ -177,8 +186,10 @@ export class EventStore {
       ),
       delMember: db.prepare<[number, string]>('DELETE FROM room_memberships WHERE room_nid = ? AND user_id = ?'),
       maxStream: db.prepare<[], number | null>('SELECT MAX(stream_ordering) FROM events').pluck(),
+      minStream: db.prepare<[], number | null>('SELECT MIN(stream_ordering) FROM events').pluck(),
     };
     this.maxStream = this.q.maxStream.get() ?? 0;
+    this.minStream = Math.min(0, this.q.minStream.get() ?? 0);
     this.persistTxn = db.transaction((input: PersistEventInput) => this.writeEvent(input));
   }
 
@@ -370,6 +381,7 @@ export class EventStore {
     try {
       const result = this.persistTxn.immediate(input);
       this.maxStream = Math.max(this.maxStream, result.streamOrdering ?? 0);
+      this.minStream = Math.min(this.minStream, result.streamOrdering ?? 0);
       return result;
     } catch (e) {
       this.clearCaches();
@@ -404,7 +416,7 @@ export class EventStore {
     let groupAfter: number | null = null;
     let streamOrdering: number | null = null;
     if (!input.outlier) {
-      streamOrdering = this.maxStream + 1;
+      streamOrdering = input.backfilled ? this.minStream - 1 : this.maxStream + 1;
       if (input.stateBefore) groupBefore = this.resolveStateInput(room.nid, input.stateBefore);
       // A rejected event never enters state: the state after it is the state before it.
       if (stateKeyNid !== null && input.rejectedReason === null) {
@@ -451,7 +463,7 @@ export class EventStore {
       const info: PersistedEventInfo = {
         eventNid: nid, roomId: input.roomId, roomNid: room.nid, roomVersion: input.roomVersion, event: ev,
         streamOrdering, outlier: input.outlier, rejectedReason: input.rejectedReason, softFailed: input.softFailed,
-        stateGroupBefore: groupBefore, stateGroupAfter: groupAfter,
+        stateGroupBefore: groupBefore, stateGroupAfter: groupAfter, backfilled: input.backfilled ?? false,
       };
       for (const w of this.derivedWriters) w(info);
     }

@@ -135,7 +135,8 @@ export function formatTopoToken(p: TopologicalPosition): string {
 }
 
 export function parseTopoToken(s: string): TopologicalPosition | null {
-  const m = /^t([0-9]{1,16})-([0-9]{1,16})$/.exec(s);
+  // Backfilled history has negative stream orderings (`t5--3`).
+  const m = /^t([0-9]{1,16})-(-?[0-9]{1,16})$/.exec(s);
   if (!m) return null;
   const depth = Number(m[1]);
   const streamOrdering = Number(m[2]);
