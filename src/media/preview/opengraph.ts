@@ -95,7 +95,15 @@ export function parseOpenGraph(html: string): OpenGraph {
   /** The heading element whose text is being captured, if any. */
   let capture: { tag: string; text: string } | undefined;
 
+  // Text between two tags arrives in pieces (a stray "<" is text too); it is taken as one run.
+  let textRun = '';
   const onText = (raw: string) => {
+    textRun += raw;
+  };
+  const flushText = () => {
+    const raw = textRun;
+    if (raw === '') return;
+    textRun = '';
     if (capture) capture.text += raw;
     if (inHead || skipDepth > 0 || bodyText.length >= BODY_TEXT_BUDGET) return;
     const t = collapse(decodeEntities(raw));
@@ -134,6 +142,7 @@ export function parseOpenGraph(html: string): OpenGraph {
     const end = tagEnd(html, nameStart + nameMatch[0].length);
     if (end < 0) break;
     pos = end + 1;
+    flushText();
 
     if (closing) {
       if (tag === 'head') inHead = false;
@@ -222,6 +231,8 @@ export function parseOpenGraph(html: string): OpenGraph {
     }
   }
 
+  flushText();
+
   // Twitter cards fill in what Open Graph lacks.
   const fromTwitter: Record<string, string> = {
     'twitter:title': 'og:title',
@@ -266,12 +277,29 @@ export function detectCharset(bytes: Uint8Array, contentType: string | undefined
   return m?.[1] ?? 'utf-8';
 }
 
+// windows-1252 at 0x80-0x9F (the rest is Latin-1). Node 20's TextDecoder decodes this encoding (and
+// its WHATWG aliases latin1, iso-8859-1, ascii...) as plain Latin-1, so it is done here.
+const CP1252_HIGH = [
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
+  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+];
+
+function decodeWindows1252(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 8192) {
+    const codes = Array.from(bytes.subarray(i, i + 8192), (b) => (b >= 0x80 && b <= 0x9f ? CP1252_HIGH[b - 0x80]! : b));
+    out += String.fromCharCode(...codes);
+  }
+  return out;
+}
+
 /** Decodes an HTML body to text in its declared or detected charset (UTF-8 when unknown). */
 export function decodeHtml(bytes: Uint8Array, contentType: string | undefined): string {
-  const charset = detectCharset(bytes, contentType);
+  let decoder: TextDecoder;
   try {
-    return new TextDecoder(charset).decode(bytes);
+    decoder = new TextDecoder(detectCharset(bytes, contentType));
   } catch {
-    return new TextDecoder('utf-8').decode(bytes);
+    decoder = new TextDecoder('utf-8');
   }
+  return decoder.encoding === 'windows-1252' ? decodeWindows1252(bytes) : decoder.decode(bytes);
 }
