@@ -295,7 +295,7 @@ function decodeWindows1252(bytes: Uint8Array): string {
 
 /** Decodes an HTML body to text in its declared or detected charset (UTF-8 when unknown). */
 export function decodeHtml(bytes: Uint8Array, contentType: string | undefined): string {
-  let decoder: TextDecoder;
+  let decoder: InstanceType<typeof TextDecoder>;
   try {
     decoder = new TextDecoder(detectCharset(bytes, contentType));
   } catch {
