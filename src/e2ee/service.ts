@@ -221,37 +221,42 @@ export function createE2eeService(deps: E2eeServiceDeps): E2eeService {
   }
 
   // ---- /keys/query ---------------------------------------------------------------------------------
-  async function localDeviceKeys(userId: string, deviceIds: readonly string[]): Promise<JsonObject> {
-    const out: JsonObject = {};
-    const rows = await store.queryDeviceKeys(userId, deviceIds);
-    if (rows.length === 0) return out;
-    const byDevice = new Map<string, SignatureRow[]>();
-    for (const s of await store.selfSignatures(userId)) {
-      const list = byDevice.get(s.targetKeyId);
-      if (list) list.push(s);
-      else byDevice.set(s.targetKeyId, [s]);
+  /**
+   * Device and cross-signing keys of local users, as `requester` may see them, read in three
+   * queries for all users together. `deviceFilter`: the devices asked for per user (empty: all).
+   */
+  async function localKeys(requester: Requester, deviceFilter: ReadonlyMap<string, readonly string[]>, result: Record<string, JsonObject>): Promise<void> {
+    const userIds = [...deviceFilter.keys()];
+    const deviceKeysOut = result.device_keys!;
+    // Every queried local user is listed, with no devices when unknown (as Synapse answers).
+    for (const u of userIds) deviceKeysOut[u] = {};
+    if (userIds.length === 0) return;
+    const { devices, crossSigning, signatures } = await store.queryUsers(userIds, requester.userId);
+    // Uploaded signatures by target key: devices signed by their owner's self-signing key, master
+    // keys signed by their owner's devices or by the requester's user-signing key.
+    const sigsByKey = new Map<string, SignatureRow[]>();
+    for (const sig of signatures) {
+      const k = `${sig.targetUserId}\u0000${sig.targetKeyId}`;
+      const list = sigsByKey.get(k);
+      if (list) list.push(sig);
+      else sigsByKey.set(k, [sig]);
     }
-    for (const r of rows) {
+    const wanted = new Map([...deviceFilter].filter(([, ids]) => ids.length > 0).map(([u, ids]) => [u, new Set(ids)]));
+    for (const r of devices) {
+      if (wanted.get(r.userId)?.has(r.deviceId) === false) continue;
       const keys = parseObject(r.keyJson);
-      // Cross-signing signatures of the device by its owner's self-signing key.
-      mergeSignatures(keys, byDevice.get(r.deviceId) ?? []);
+      // Only the owner's signatures on a device (by their self-signing key).
+      mergeSignatures(keys, (sigsByKey.get(`${r.userId}\u0000${r.deviceId}`) ?? []).filter((s) => s.signerUserId === r.userId));
       // `unsigned` is added by the server and not covered by signatures (as Synapse fills it).
       keys.unsigned = r.displayName !== null ? { device_display_name: r.displayName } : {};
-      out[r.deviceId] = keys;
+      (deviceKeysOut[r.userId] as JsonObject)[r.deviceId] = keys;
     }
-    return out;
-  }
-
-  async function localCrossSigningKeys(requester: Requester, userId: string, result: Record<string, JsonObject>): Promise<void> {
-    for (const k of await store.crossSigningKeys(userId)) {
-      // Spec "Cross-signing": users never see signatures made by other users' user-signing keys.
-      if (k.keyType === 'user_signing' && userId !== requester.userId) continue;
+    for (const k of crossSigning) {
+      // Spec "Cross-signing": users never see other users' user-signing keys, nor signatures made with them.
+      if (k.keyType === 'user_signing' && k.userId !== requester.userId) continue;
       const obj = parseObject(k.keyJson);
-      // Signatures uploaded later: by the owner (their devices signing their master key) and by the
-      // requester (their user-signing key signing this user's master key).
-      mergeSignatures(obj, await store.signaturesOn(userId, k.publicKey, [userId, requester.userId]));
-      const field = `${k.keyType}_keys`;
-      (result[field] ??= {})[userId] = obj;
+      mergeSignatures(obj, sigsByKey.get(`${k.userId}\u0000${k.publicKey}`) ?? []);
+      (result[`${k.keyType}_keys`] ??= {})[k.userId] = obj;
     }
   }
 
@@ -333,13 +338,8 @@ export function createE2eeService(deps: E2eeServiceDeps): E2eeService {
         if (server === serverName) local.push([userId, devices]);
         else (remote.get(server) ?? remote.set(server, {}).get(server)!)[userId] = devices;
       }
-      const deviceKeysOut: JsonObject = {};
-      const result: Record<string, JsonObject> = { device_keys: deviceKeysOut, failures: {} };
-      for (const [userId, devices] of local) {
-        // Every queried local user is listed, with no devices when unknown (as Synapse answers).
-        deviceKeysOut[userId] = await localDeviceKeys(userId, devices);
-        await localCrossSigningKeys(requester, userId, result);
-      }
+      const result: Record<string, JsonObject> = { device_keys: {}, failures: {} };
+      await localKeys(requester, new Map(local), result);
       await queryRemote(remote, timeoutOf(body), result);
       return result;
     },
@@ -480,7 +480,7 @@ export function createE2eeService(deps: E2eeServiceDeps): E2eeService {
       if (own && Object.keys(own).length > 0) {
         const ssk = cs.get('self_signing');
         const master = cs.get('master');
-        const devices = new Map((await store.queryDeviceKeys(userId, [])).map((r) => [r.deviceId, parseObject(r.keyJson)]));
+        const devices = new Map((await store.queryDeviceKeys(userId, [])).map((r) => [r.deviceId, parseObject(r.keyJson)] as const));
         const setup =
           !ssk ? new MatrixError('M_NOT_FOUND', `No self_signing key found for ${userId}`, 404)
           : !master ? new MatrixError('M_NOT_FOUND', `No master key found for ${userId}`, 404)

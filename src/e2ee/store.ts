@@ -83,10 +83,15 @@ export interface E2eeStore {
   getDeviceKeysJson(userId: string, deviceId: string): Promise<string | undefined>;
   /** Device keys of a user's devices (all when `deviceIds` is empty), with the device display names. */
   queryDeviceKeys(userId: string, deviceIds: readonly string[]): Promise<DeviceKeysRow[]>;
-  /** Signatures `userId` made on their own devices and keys (signer = target user). */
-  selfSignatures(userId: string): Promise<SignatureRow[]>;
-  /** Signatures on one key of `targetUserId` made by any of `signers`. */
-  signaturesOn(targetUserId: string, targetKeyId: string, signers: readonly string[]): Promise<SignatureRow[]>;
+  /**
+   * /keys/query in three reads whatever the number of users: the device keys (with display names),
+   * the cross-signing keys, and the uploaded signatures on them made by their owner or by `viewer`.
+   */
+  queryUsers(userIds: readonly string[], viewer: string): Promise<{
+    devices: (DeviceKeysRow & { userId: string })[];
+    crossSigning: (CrossSigningKeyRow & { userId: string })[];
+    signatures: SignatureRow[];
+  }>;
 
   /** Sync (synchronous source read): unclaimed one-time keys per algorithm. */
   countOneTimeKeys(userId: string, deviceId: string): Record<string, number>;
@@ -205,12 +210,19 @@ export function createE2eeStore(db: Database, counters: StreamCounters, deviceLi
       `INSERT INTO e2e_cross_signing_signatures (target_user_id, target_key_id, signer_user_id, signer_key_id, signature)
        VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET signature = excluded.signature`,
     ),
-    selfSignatures: db.prepare<[string, string], { target_key_id: string; signer_key_id: string; signature: string }>(
-      'SELECT target_key_id, signer_key_id, signature FROM e2e_cross_signing_signatures WHERE target_user_id = ? AND signer_user_id = ?',
+    // Bulk reads for /keys/query: the users come as one JSON array parameter.
+    devicesOfUsers: db.prepare<[string], { user_id: string; device_id: string; key_json: string; display_name: string | null }>(
+      `SELECT k.user_id, k.device_id, k.key_json, d.display_name FROM e2e_device_keys k
+         LEFT JOIN users u ON u.user_id = k.user_id
+         LEFT JOIN devices d ON d.user_nid = u.id AND d.device_id = k.device_id
+        WHERE k.user_id IN (SELECT value FROM json_each(?)) ORDER BY k.user_id, k.device_id`,
     ),
-    signaturesOn: db.prepare<[string, string, string], { signer_key_id: string; signature: string }>(
-      `SELECT signer_key_id, signature FROM e2e_cross_signing_signatures
-        WHERE target_user_id = ? AND target_key_id = ? AND signer_user_id = ?`,
+    crossSigningOfUsers: db.prepare<[string], { user_id: string; key_type: CrossSigningKeyType; public_key: string; key_json: string }>(
+      'SELECT user_id, key_type, public_key, key_json FROM e2e_cross_signing_keys WHERE user_id IN (SELECT value FROM json_each(?))',
+    ),
+    signaturesOnUsers: db.prepare<[string, string], { target_user_id: string; target_key_id: string; signer_user_id: string; signer_key_id: string; signature: string }>(
+      `SELECT target_user_id, target_key_id, signer_user_id, signer_key_id, signature FROM e2e_cross_signing_signatures
+        WHERE target_user_id IN (SELECT value FROM json_each(?)) AND (signer_user_id = target_user_id OR signer_user_id = ?)`,
     ),
 
     deviceIds: db.prepare<[string], string>(
@@ -361,9 +373,6 @@ export function createE2eeStore(db: Database, counters: StreamCounters, deviceLi
     },
   );
 
-  const rowsToSignatures = (targetUserId: string, signerUserId: string, rows: { target_key_id: string; signer_key_id: string; signature: string }[]) =>
-    rows.map((r) => ({ targetUserId, targetKeyId: r.target_key_id, signerUserId, signerKeyId: r.signer_key_id, signature: r.signature }));
-
   return {
     async uploadKeys(u) {
       return uploadKeysTxn.immediate(u);
@@ -381,17 +390,19 @@ export function createE2eeStore(db: Database, counters: StreamCounters, deviceLi
             });
       return rows.map((r) => ({ deviceId: r.device_id, keyJson: r.key_json, displayName: r.display_name }));
     },
-    async selfSignatures(userId) {
-      return rowsToSignatures(userId, userId, q.selfSignatures.all(userId, userId));
-    },
-    async signaturesOn(targetUserId, targetKeyId, signers) {
-      const out: SignatureRow[] = [];
-      for (const signer of new Set(signers)) {
-        for (const r of q.signaturesOn.all(targetUserId, targetKeyId, signer)) {
-          out.push({ targetUserId, targetKeyId, signerUserId: signer, signerKeyId: r.signer_key_id, signature: r.signature });
-        }
-      }
-      return out;
+    async queryUsers(userIds, viewer) {
+      const ids = JSON.stringify([...new Set(userIds)]);
+      return {
+        devices: q.devicesOfUsers.all(ids).map((r) => ({ userId: r.user_id, deviceId: r.device_id, keyJson: r.key_json, displayName: r.display_name })),
+        crossSigning: q.crossSigningOfUsers.all(ids).map((r) => ({ userId: r.user_id, keyType: r.key_type, publicKey: r.public_key, keyJson: r.key_json })),
+        signatures: q.signaturesOnUsers.all(ids, viewer).map((r) => ({
+          targetUserId: r.target_user_id,
+          targetKeyId: r.target_key_id,
+          signerUserId: r.signer_user_id,
+          signerKeyId: r.signer_key_id,
+          signature: r.signature,
+        })),
+      };
     },
 
     countOneTimeKeys(userId, deviceId) {
