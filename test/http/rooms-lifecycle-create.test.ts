@@ -244,12 +244,23 @@ describe('POST /createRoom', () => {
       [{ creation_content: 'x' }, 'M_BAD_JSON'],
       [{ invite_3pid: [{ medium: 'email', address: 'a@b.c' }] }, 'M_MISSING_PARAM'],
       [{ creation_content: { additional_creators: ['nope'] } }, 'M_INVALID_PARAM'],
+      [{ initial_state: [{ type: 'x'.repeat(256), content: {} }] }, 'M_INVALID_PARAM'],
+      [{ initial_state: [{ type: 'org.example', state_key: 'k'.repeat(256), content: {} }] }, 'M_INVALID_PARAM'],
+      [{ initial_state: [{ type: 'org.example', content: { n: 1.5 } }] }, 'M_BAD_JSON'],
     ];
     for (const [body, errcode] of cases) {
       const r = await h.req('POST', `${V3}/createRoom`, { token: ann.access_token, body });
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.body.errcode, JSON.stringify(body)).toBe(errcode);
     }
+    // Events over 65536 bytes would be refused by every other server.
+    const big = await h.req('POST', `${V3}/createRoom`, { token: ann.access_token, body: { topic: 'x'.repeat(70_000) } });
+    expect(big.status).toBe(413);
+    expect(big.body.errcode).toBe('M_TOO_LARGE');
+    // Even where the room version would allow floats (v1-v5), canonical JSON (hashes, signatures) cannot hold them.
+    const float = await h.req('POST', `${V3}/createRoom`, { token: ann.access_token, body: { room_version: '5', initial_state: [{ type: 'org.example', content: { n: 1.5 } }] } });
+    expect(float.status).toBe(400);
+    expect(float.body.errcode).toBe('M_BAD_JSON');
     // Third-party invites need identity-server lookups, which this server does not do.
     const tpi = await h.req('POST', `${V3}/createRoom`, {
       token: ann.access_token,

@@ -65,6 +65,10 @@ describe('join', () => {
     expect(bad.body.errcode).toBe('M_INVALID_PARAM');
     expect((await post(h, bob, `/rooms/${enc('#lobby:test.local')}/join`)).status).toBe(400);
     expect((await post(h, bob, `/join/${enc(roomId)}`, { reason: 5 })).body.errcode).toBe('M_BAD_JSON');
+    const huge = await post(h, ann, `/rooms/${enc(roomId)}/leave`, { reason: 'x'.repeat(70_000) });
+    expect(huge.status).toBe(413);
+    expect(huge.body.errcode).toBe('M_TOO_LARGE');
+    expect(await h.membership(roomId, ann.user_id)).toBe('join');
   });
 
   it('hands rooms this server is not in to the federation hook with the servers to try', async () => {

@@ -7,13 +7,15 @@ import { MatrixError } from '../../errors.js';
 import { isLocal, roomView, type LifecycleContext, type LifecycleRequester } from './context.js';
 import { setPublished } from './directory.js';
 import { profileContent, sendInvite } from './membership.js';
-import { dryRunCreation, parseCreateRoomRequest, planRoomCreation, type CreateRoomRequest, type RoomCreationPlan } from './plan.js';
+import { checkPlanLimits, dryRunCreation, parseCreateRoomRequest, planRoomCreation, type CreateRoomRequest, type RoomCreationPlan } from './plan.js';
 
 /**
- * Writes a planned room: the create event, then each planned event in order. Throws 400
- * M_INVALID_ROOM_STATE (nothing written) when the dry run of the auth rules fails.
+ * Writes a planned room: the create event, then each planned event in order. Nothing is written
+ * when an event breaks the event limits (checkPlanLimits) or the dry run of the auth rules fails
+ * (400 M_INVALID_ROOM_STATE).
  */
 export async function buildRoom(ctx: LifecycleContext, plan: RoomCreationPlan, onCreated?: (roomId: string) => Promise<void>): Promise<string> {
+  checkPlanLimits(plan);
   const dry = dryRunCreation(plan);
   if (!dry.ok) {
     throw new MatrixError('M_INVALID_ROOM_STATE', `Cannot send ${dry.type}${dry.stateKey ? ` (${dry.stateKey})` : ''}: ${dry.reason}`, 400);

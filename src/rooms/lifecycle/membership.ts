@@ -19,6 +19,7 @@ import {
   type LifecycleRequester,
   type RoomView,
 } from './context.js';
+import { checkEventLimits } from './plan.js';
 
 /** What a membership request body may carry (reason on all; user_id where a target is named). */
 interface MembershipBody {
@@ -96,6 +97,7 @@ export async function changeMembership(
   if (action === 'kick' && oldMembership !== 'join' && oldMembership !== 'invite' && oldMembership !== 'knock') {
     throw new MatrixError('M_FORBIDDEN', 'The target user is not in the room', 403);
   }
+  checkEventLimits(sender, { type: MEMBER, stateKey: target, content });
   const r = await ctx.rooms.sendLocalEvent(roomId, { type: MEMBER, stateKey: target, content, sender });
   return r.eventId;
 }

@@ -5,8 +5,9 @@
 import { checkAuth, type AuthResult } from '../../core/auth/rules.js';
 import { stateTuple, type RoomEvent } from '../../core/events/event.js';
 import { getRoomVersion, type RoomVersion } from '../../core/events/room-versions.js';
-import { isValidRoomAlias, isValidUserId, serverNameOf } from '../../core/ids.js';
-import { isJsonObject, type JsonObject } from '../../core/json/types.js';
+import { MAX_PDU_BYTES, pduSizeBytes } from '../../core/events/pdu.js';
+import { fitsIdLength, isValidRoomAlias, isValidUserId, serverNameOf } from '../../core/ids.js';
+import { isJsonObject, type JsonObject, type JsonValue } from '../../core/json/types.js';
 import { MatrixError } from '../../errors.js';
 
 export type Preset = 'private_chat' | 'trusted_private_chat' | 'public_chat';
@@ -325,6 +326,58 @@ export function planRoomCreation(
     events.push({ type: 'm.room.topic', stateKey: '', content: { topic: req.topic, 'm.topic': { 'm.text': [{ body: req.topic }] } } });
   }
   return { version, creator, createContent, events, invitees: req.invite };
+}
+
+/** A number canonical JSON cannot hold (a float, or beyond ±(2^53-1)), if any. */
+function nonCanonicalNumber(v: JsonValue): number | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? undefined : v;
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      const bad = nonCanonicalNumber(x);
+      if (bad !== undefined) return bad;
+    }
+  } else if (isJsonObject(v)) {
+    for (const x of Object.values(v)) {
+      const bad = nonCanonicalNumber(x);
+      if (bad !== undefined) return bad;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The limits every event of the plan must meet before it is built: type and state_key at most 255
+ * bytes (400 M_INVALID_PARAM), integers within ±(2^53-1) only (400 M_BAD_JSON), a PDU under 65536 bytes
+ * (413 M_TOO_LARGE; estimated with room for the references, hashes and signature added later).
+ */
+export function checkPlanLimits(plan: RoomCreationPlan): void {
+  const events: PlannedEvent[] = [{ type: 'm.room.create', stateKey: '', content: plan.createContent }, ...plan.events];
+  for (const ev of events) checkEventLimits(plan.creator, ev);
+}
+
+/** The limits of checkPlanLimits for one local event. */
+export function checkEventLimits(sender: string, ev: PlannedEvent): void {
+  if (!fitsIdLength(ev.type)) throw new MatrixError('M_INVALID_PARAM', 'Event type is longer than 255 bytes', 400);
+  if (!fitsIdLength(ev.stateKey)) throw new MatrixError('M_INVALID_PARAM', 'State key is longer than 255 bytes', 400);
+  // v6+ require it; for v1-v5 the event hashes and signatures still go through canonical JSON,
+  // which has no representation for other numbers.
+  const bad = nonCanonicalNumber(ev.content);
+  if (bad !== undefined) throw new MatrixError('M_BAD_JSON', `${bad} is not an integer within ±(2^53-1), as canonical JSON requires`, 400);
+  const server = serverNameOf(sender) ?? '';
+  const skeleton: JsonObject = {
+    auth_events: Array.from({ length: 10 }, () => '$' + 'x'.repeat(43)),
+    content: ev.content,
+    depth: Number.MAX_SAFE_INTEGER,
+    hashes: { sha256: 'x'.repeat(43) },
+    origin_server_ts: Number.MAX_SAFE_INTEGER,
+    prev_events: ['$' + 'x'.repeat(43)],
+    room_id: '!' + 'x'.repeat(43) + ':' + server,
+    sender,
+    signatures: { [server]: { 'ed25519:xxxxxxxx': 'x'.repeat(86) } },
+    state_key: ev.stateKey,
+    type: ev.type,
+  };
+  if (pduSizeBytes(skeleton) > MAX_PDU_BYTES) throw new MatrixError('M_TOO_LARGE', `${ev.type} would be larger than ${MAX_PDU_BYTES} bytes`, 413);
 }
 
 export type DryRunResult = { readonly ok: true } | { readonly ok: false; readonly type: string; readonly stateKey: string; readonly reason: string };
