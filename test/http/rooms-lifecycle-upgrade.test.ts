@@ -82,7 +82,7 @@ describe('POST /rooms/{roomId}/upgrade', () => {
     expect((await h.req('GET', `${V3}/directory/list/room/${enc(newRoom)}`)).body).toEqual({ visibility: 'public' });
     expect((await h.req('GET', `${V3}/directory/list/room/${enc(oldRoom)}`)).body).toEqual({ visibility: 'private' });
 
-    // Bob can follow into the new room (the join rules were copied: invite-only is not; public is).
+    // The public join rule was copied: Bob can follow into the new room.
     expect((await h.req('POST', `${V3}/join/${enc(newRoom)}`, { token: bob.access_token, body: {} })).status).toBe(200);
     // Carol (level 0) can no longer talk in the old room; Bob (50) still can.
     const msg = { body: 'hi', msgtype: 'm.text' };
