@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { parseConfigYaml } from '../../src/config/load.js';
 import { parseSigningKeyFile } from '../../src/core/crypto/ed25519.js';
 import { verifyJsonSignature } from '../../src/core/crypto/signing.js';
@@ -20,6 +20,9 @@ const MAIN = join(REPO, 'src/main.ts');
 const TSX = import.meta.resolve('tsx');
 const FIXTURE_CERT = join(REPO, 'test/fixtures/tls/localhost.crt');
 const FIXTURE_KEY = join(REPO, 'test/fixtures/tls/localhost.key');
+
+// Each child compiles the TypeScript sources at start, which is slow on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -67,11 +70,11 @@ function startCli(args: string[], cwd: string): Running {
 }
 
 function runCli(args: string[], cwd: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-async function waitFor(what: string, run: Running, pred: () => boolean, timeoutMs = 20_000): Promise<void> {
+async function waitFor(what: string, run: Running, pred: () => boolean, timeoutMs = 45_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!pred()) {
     if (run.child.exitCode !== null) throw new Error(`process exited while waiting for ${what}:\n${run.output()}`);
