@@ -102,6 +102,13 @@ export interface E2eeService {
    */
   remoteDeviceListChanged(userIds: readonly string[]): Promise<void>;
 
+  /**
+   * Federation hook for an inbound m.direct_to_device EDU (its sender already checked against the
+   * transaction's origin): stores each message for the addressed local devices (`*`: all of them),
+   * once per (sender, message_id), and wakes the recipients. Returns how many users received some.
+   */
+  applyRemoteToDevice(edu: { sender: string; type: string; messageId: string; messages: JsonObject }): Promise<number>;
+
   /** Removes the listeners registered on the users service. */
   close(): void;
 }
@@ -675,6 +682,23 @@ export function createE2eeService(deps: E2eeServiceDeps): E2eeService {
       const wake = new Set<string>();
       for (const u of userIds) for (const v of deviceLists.usersSharingRoomWith(u)) if (isLocal(v)) wake.add(v);
       notifier?.wakeUsers([...wake]);
+    },
+
+    async applyRemoteToDevice(edu) {
+      const deliveries: ToDeviceDelivery[] = [];
+      for (const [userId, byDevice] of Object.entries(edu.messages)) {
+        // A remote server only addresses our users here; others are ignored, as Synapse does.
+        if (!isLocal(userId) || !isJsonObject(byDevice)) continue;
+        for (const [deviceId, content] of Object.entries(byDevice)) {
+          if (!isJsonObject(content)) continue;
+          deliveries.push({ userId, deviceId, messageJson: JSON.stringify({ content, sender: edu.sender, type: edu.type }) });
+        }
+      }
+      if (deliveries.length === 0) return 0;
+      // The message_id makes a retried EDU a duplicate (the remote sender has no device here).
+      const r = await store.sendToDevice({ userId: edu.sender, deviceId: '' }, edu.type, `federation:${edu.messageId}`, deliveries, clock());
+      if (r.recipients.length > 0) notifier?.wakeUsers(r.recipients);
+      return r.recipients.length;
     },
 
     close() {
