@@ -82,7 +82,7 @@ async function sendFile(req: FastifyRequest, reply: FastifyReply, path: string, 
   reply.header('content-length', String(Math.max(0, end - start + 1)));
   // An empty stream rather than no payload: Fastify's HEAD handling then keeps our Content-Length.
   if (req.method === 'HEAD' || size === 0) return reply.send(Readable.from([]));
-  return reply.send(createReadStream(path, { start, end }));
+  return reply.send(createReadStream(path, { start, end, highWaterMark: 256 * 1024 }));
 }
 
 /** Serves downloaded media; `fileName` (from the URL) replaces the uploaded name in Content-Disposition. */
