@@ -2,7 +2,8 @@
 // is sent, Host and SNI, the IP blacklist (127.0.0.1 refused by default) and whitelist, certificate
 // checks and custom CAs, error mapping, size caps, timeouts, keep-alive and SRV target fallback.
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
