@@ -28,6 +28,7 @@ import { createPresenceService } from './ephemeral/presence.js';
 import { createMediaService } from './media/index.js';
 import { createFederationClient } from './federation/client.js';
 import { createKeyRing } from './federation/keys.js';
+import { createInboundFederation } from './federation/inbound/index.js';
 
 export interface ListeningAddress {
   /** e.g. `http://127.0.0.1:8008` or `https://[::1]:8448`. */
@@ -189,6 +190,22 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
     const federationClient = createFederationClient({ config, serverName: config.server_name, signingKey: serverKeys.current, logger, clock: Date.now });
     const keyRing = createKeyRing({ db, client: federationClient, config, serverName: config.server_name, serverKeys, clock: Date.now, logger });
     services.federation = { client: federationClient, keyRing };
+    // Inbound events (/send, serving events, backfill): its derived writer keeps the backward
+    // extremities, so it is built before any event is written.
+    services.federation.inbound = createInboundFederation({
+      db,
+      store,
+      rooms,
+      keyRing,
+      client: federationClient,
+      serverName: config.server_name,
+      clock: Date.now,
+      logger,
+      typing: services.typing,
+      receipts: services.receipts,
+      presence,
+      e2ee,
+    });
     stops.push(() => void federationClient.close());
     // /sync reads every stream above; one service per server (its wake index serves all listeners).
     const sync = buildSyncService(services);

@@ -84,6 +84,13 @@ import type { MediaService } from '../media/index.js';
 import type { FederationClient } from '../federation/client.js';
 import type { NotaryKeyRing } from '../federation/keys.js';
 import { notaryRoutes } from './federation/keys-query.js';
+import type { InboundFederation } from '../federation/inbound/index.js';
+import { federationSendRoutes } from './federation/send.js';
+import { federationEventRoutes } from './federation/events.js';
+import { federationStateRoutes } from './federation/state.js';
+import { federationBackfillRoutes } from './federation/backfill.js';
+import { federationMissingEventsRoutes } from './federation/missing-events.js';
+import { federationTimestampRoutes } from './federation/timestamp.js';
 import { mediaRoutes } from './media/legacy.js';
 import { authenticatedMediaRoutes } from './client/media.js';
 
@@ -168,6 +175,8 @@ export interface FederationServices {
   client: FederationClient;
   /** Remote signing keys, signature checks and the notary (src/federation/keys.ts). */
   keyRing: NotaryKeyRing;
+  /** Inbound events: /send, the event-serving endpoints, the backfill client (src/federation/inbound). */
+  inbound?: InboundFederation;
 }
 
 export interface BuildAppOptions {
@@ -236,7 +245,16 @@ const PLUGINS: Record<ResourceName, RoutePlugin[]> = {
     // Keep last: its /room_keys/version placeholder steps aside for a real key-backup route.
     miscRoutes,
   ],
-  federation: [federationVersionRoutes],
+  federation: [
+    federationVersionRoutes,
+    // Inbound events (src/federation/inbound).
+    federationSendRoutes,
+    federationEventRoutes,
+    federationStateRoutes,
+    federationBackfillRoutes,
+    federationMissingEventsRoutes,
+    federationTimestampRoutes,
+  ],
   keys: [serverKeyRoutes, notaryRoutes],
   media: [mediaRoutes],
   health: [healthRoutes],

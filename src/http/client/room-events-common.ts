@@ -35,6 +35,8 @@ export function roomEventsOf(services: AppServices): RoomEventsService | undefin
         // Rooms lifecycle (read when called: it may be set after the routes are built).
         validateCanonicalAlias: (roomId, content) => validateCanonicalAlias(services, roomId, content),
         isRoomForgotten: (userId, roomId) => isRoomForgotten(services, userId, roomId),
+        // Federation backfill when local history runs out (read when called, like the above).
+        backfill: async (roomId, before, limit) => (await services.federation?.inbound?.backfill(roomId, before, limit)) ?? false,
       });
     }
     built.set(services, s);

@@ -1,0 +1,53 @@
+// PUT /_matrix/federation/v1/send/{txnId}: an inbound transaction of PDUs and EDUs (src/federation/inbound).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { JsonParseError, parseJson } from '../../core/json/parse.js';
+import { MatrixError } from '../../errors.js';
+import { MAX_TXN_BODY_BYTES } from '../../federation/inbound/index.js';
+import type { AppServices } from '../app.js';
+import { federationRoute } from './route.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The /send body as received (each PDU's own text is sliced from it). */
+    federationBodyText?: string;
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function federationSendRoutes(services: AppServices) {
+  return async function routes(app: FastifyInstance): Promise<void> {
+    const inbound = services.federation?.inbound;
+    if (!inbound) return;
+    // This plugin's own body parser: the same strict JSON as the app's, keeping the text.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (request: FastifyRequest, body: Buffer, done) => {
+      if (body.length === 0 || request.is404) {
+        done(null, undefined);
+        return;
+      }
+      try {
+        let text: string;
+        try {
+          text = utf8.decode(body);
+        } catch {
+          throw new JsonParseError('syntax', 'body is not valid UTF-8');
+        }
+        const value = parseJson(text);
+        request.federationBodyText = text;
+        done(null, value);
+      } catch (e) {
+        done(e as Error, undefined);
+      }
+    });
+    federationRoute(app, services, {
+      method: 'PUT',
+      path: '/v1/send/:txnId',
+      bodyLimit: MAX_TXN_BODY_BYTES,
+      handler: async ({ req, origin, params, body }) => {
+        if (body === undefined) throw new MatrixError('M_NOT_JSON', 'Content not JSON.', 400);
+        return inbound.transactions.receive(origin, params.txnId!, body, req.federationBodyText);
+      },
+    });
+  };
+}
