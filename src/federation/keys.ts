@@ -48,6 +48,23 @@ export interface NotaryKeyRing extends KeyRing {
   resetFetchLimits(): void;
 }
 
+/** Servers one notary query fetches keys for at the same time (a query may name many). */
+const NOTARY_FETCH_CONCURRENCY = 10;
+
+/** Maps with at most `limit` calls of `fn` running at once; results keep the input order. */
+async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 export class KeyResponseError extends Error {
   constructor(message: string) {
     super(message);
@@ -376,8 +393,10 @@ export function createKeyRing(opts: KeyRingOptions): NotaryKeyRing {
 
   async function notaryQuery(requests: readonly NotaryRequest[]): Promise<JsonObject[]> {
     const now = clock();
-    const results = await Promise.all(
-      requests.map(async (r): Promise<JsonObject[]> => {
+    const results = await mapWithConcurrency(
+      requests,
+      NOTARY_FETCH_CONCURRENCY,
+      async (r): Promise<JsonObject[]> => {
         if (r.serverName === ourName) return [signedServerKeys(ourName, serverKeys, now + config.key_refresh_interval)];
         if (!isValidServerName(r.serverName)) return [];
         const minValid = r.minimumValidUntilTs ?? now;
@@ -410,7 +429,7 @@ export function createKeyRing(opts: KeyRingOptions): NotaryKeyRing {
           }
         }
         return out;
-      }),
+      },
     );
     return results.flat();
   }

@@ -316,3 +316,21 @@ describe('serverAclAllows', () => {
     expect(serverAclAllows(content, server)).toBe(allowed);
   });
 });
+
+describe('apps built without the federation area', () => {
+  it('mount signed routes that refuse every request', async () => {
+    const config = parseConfig({ server_name: US }, { cwd: '/nonexistent' }).config;
+    const services: AppServices = { config, serverKeys: { current: generateSigningKey('x'), old: [] } };
+    const app = buildApp(services);
+    void app.register(async (a) => federationRoute(a, services, { method: 'GET', path: '/v1/thing', handler: async () => ({ ran: true }) }));
+    await app.ready();
+    try {
+      const header = signRequest({ method: 'GET', uri: '/_matrix/federation/v1/thing', origin: ORIGIN, destination: US }, generateSigningKey('o1'));
+      const res = await app.inject({ method: 'GET', url: '/_matrix/federation/v1/thing', headers: { authorization: header } });
+      expect(res.statusCode).toBe(401);
+      expect(res.json().errcode).toBe('M_UNAUTHORIZED');
+    } finally {
+      await app.close();
+    }
+  });
+});
