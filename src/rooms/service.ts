@@ -70,6 +70,13 @@ export interface AcceptOptions {
    * reports it as new; /messages finds it by topological order.
    */
   readonly backfilled?: boolean;
+  /**
+   * An invite, knock or rejection concerning a room this server holds no state of (server-server
+   * invites, send_knock, send_leave of a remote invite; Synapse's out-of-band memberships): stored
+   * as an outlier without auth checks (its auth events are unknown here), given a stream position,
+   * recorded as its target's membership so that /sync reports it, and published.
+   */
+  readonly outOfBandMembership?: boolean;
 }
 
 /**
@@ -108,6 +115,13 @@ export interface LocalEventResult {
   readonly pdu: JsonObject;
 }
 
+/** An event built on a room's current state, hashed and signed, not persisted (see RoomsService.buildEvent). */
+export interface BuiltEvent {
+  readonly eventId: string;
+  readonly pdu: JsonObject;
+  readonly version: RoomVersion;
+}
+
 export interface CreateRoomResult {
   readonly roomId: string;
   readonly eventId: string;
@@ -121,6 +135,13 @@ export interface RoomsService {
   createRoom(version: string | RoomVersion, creatorUserId: string, createContent?: JsonObject): Promise<CreateRoomResult>;
   sendLocalEvent(roomId: string, input: LocalEventInput): Promise<LocalEventResult>;
   acceptEvent(pdu: JsonObject, roomVersion: string | RoomVersion, opts?: AcceptOptions): Promise<AcceptResult>;
+  /**
+   * Builds an event on the room's current state exactly as sendLocalEvent would (prev events, auth
+   * events, depth, hash, our signature) without persisting it: federation invites (signed by the
+   * invitee's server before they are accepted) and make_join/make_leave/make_knock templates (whose
+   * sender is a remote user). 404 M_NOT_FOUND when the room has no current state here.
+   */
+  buildEvent(roomId: string, input: LocalEventInput): Promise<BuiltEvent>;
 }
 
 /** A state during evaluation: a stored group (null = the empty state) or a map not stored yet. */
@@ -213,6 +234,15 @@ class Rooms implements RoomsService {
     });
   }
 
+  async buildEvent(roomId: string, input: LocalEventInput): Promise<BuiltEvent> {
+    return this.queue.run(roomId, () => {
+      const room = this.core.room(roomId);
+      if (!room || room.currentStateGroup === null) throw new MatrixError('M_NOT_FOUND', `unknown room ${roomId}`, 404);
+      const pdu = this.buildLocalEvent(room.nid, roomId, room.version, input);
+      return { eventId: computeEventId(pdu, room.version), pdu, version: room.version };
+    });
+  }
+
   async acceptEvent(pdu: JsonObject, roomVersion: string | RoomVersion, opts: AcceptOptions = {}): Promise<AcceptResult> {
     const version = toVersion(roomVersion);
     // Step 1: the format. (Steps 2 and 3, signatures and the content hash, need the senders' keys:
@@ -229,7 +259,8 @@ class Rooms implements RoomsService {
     return this.queue.run(ev.roomId, () => {
       const evaluation = this.evaluate(ev, version, opts);
       if (evaluation.kind === 'final') return evaluation.result;
-      return this.persist(ev, version, opts.jsonText ?? JSON.stringify(pdu), opts.outlier ?? false, evaluation, opts.backfilled ?? false);
+      const outlier = (opts.outlier ?? false) || (opts.outOfBandMembership ?? false);
+      return this.persist(ev, version, opts.jsonText ?? JSON.stringify(pdu), outlier, evaluation, opts.backfilled ?? false, opts.outOfBandMembership ?? false);
     });
   }
 
@@ -318,13 +349,20 @@ class Rooms implements RoomsService {
    */
   private evaluate(ev: RoomEvent, version: RoomVersion, opts: AcceptOptions): Evaluation {
     const eventId = ev.eventId;
-    const outlier = opts.outlier ?? false;
+    const outlier = (opts.outlier ?? false) || (opts.outOfBandMembership ?? false);
     const existing = this.core.eventMetaById(eventId);
     if (existing && (!existing.outlier || outlier)) return { kind: 'final', result: this.existingResult(existing) };
 
     const room = this.core.room(ev.roomId);
     if (room && room.version.id !== version.id) {
       return final({ eventId, status: 'dropped', reason: `room ${ev.roomId} has version ${room.version.id}, not ${version.id}` });
+    }
+    if (opts.outOfBandMembership) {
+      // Its auth events are the inviting/resident server's business: nothing here to check against.
+      if (ev.type !== 'm.room.member' || ev.stateKey === undefined) {
+        return final({ eventId, status: 'dropped', reason: 'an out-of-band membership must be an m.room.member event' });
+      }
+      return { kind: 'persist', rejectedReason: null, softFailReason: null, stateBefore: null };
     }
     const isCreate = isCreateEvent(ev);
 
@@ -550,6 +588,7 @@ class Rooms implements RoomsService {
     outlier: boolean,
     e: Extract<Evaluation, { kind: 'persist' }>,
     backfilled = false,
+    outOfBandMembership = false,
   ): AcceptResult {
     const room = this.core.room(ev.roomId);
     const accepted = !outlier && e.rejectedReason === null && e.softFailReason === null;
@@ -574,9 +613,10 @@ class Rooms implements RoomsService {
       currentState,
       receivedTs: this.now(),
       backfilled: backfilled && !outlier,
+      ...(outOfBandMembership ? { outOfBandMembership: true } : {}),
     });
     const so = result.streamOrdering ?? undefined;
-    if (accepted && !backfilled && so !== undefined) this.notifier.publishNewEvents(ev.roomId, so);
+    if ((accepted || outOfBandMembership) && !backfilled && so !== undefined) this.notifier.publishNewEvents(ev.roomId, so);
     if (e.rejectedReason !== null) {
       this.deps.logger?.info({ roomId: ev.roomId, eventId: ev.eventId, reason: e.rejectedReason }, 'event rejected');
       return { eventId: ev.eventId, status: 'rejected', reason: e.rejectedReason, streamOrdering: so };

@@ -60,6 +60,11 @@ export interface PersistEventInput {
    * stream readers (/sync) never see it as new. The caller leaves extremities and current state alone.
    */
   readonly backfilled?: boolean;
+  /**
+   * With `outlier`: an invite, knock or rejection for a room without state here (out-of-band
+   * membership). It gets the next stream position and becomes its target's row in room_memberships.
+   */
+  readonly outOfBandMembership?: boolean;
 }
 
 export interface PersistEventResult {
@@ -415,7 +420,9 @@ export class EventStore {
     let groupBefore: number | null = null;
     let groupAfter: number | null = null;
     let streamOrdering: number | null = null;
-    if (!input.outlier) {
+    if (input.outlier && input.outOfBandMembership) {
+      streamOrdering = this.maxStream + 1;
+    } else if (!input.outlier) {
       streamOrdering = input.backfilled ? this.minStream - 1 : this.maxStream + 1;
       if (input.stateBefore) groupBefore = this.resolveStateInput(room.nid, input.stateBefore);
       // A rejected event never enters state: the state after it is the state before it.
@@ -437,6 +444,11 @@ export class EventStore {
       );
       for (const p of ev.prevEventIds) this.q.insPrevEdge.run(nid, this.ids.eventNid(p));
       for (const a of ev.authEventIds) this.q.insAuthEdge.run(nid, this.ids.eventNid(a));
+    }
+
+    if (input.outlier && input.outOfBandMembership && ev.type === MEMBER_TYPE && ev.stateKey !== undefined) {
+      const m = typeof ev.content.membership === 'string' ? ev.content.membership : 'leave';
+      this.q.upsertMember.run(room.nid, ev.stateKey, m, nid, streamOrdering!);
     }
 
     let currentGroup = room.currentStateGroup;

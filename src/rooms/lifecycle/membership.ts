@@ -125,7 +125,9 @@ async function resolveRoom(ctx: LifecycleContext, roomIdOrAlias: string, via: re
 /** Servers to try for a room this server is not in: via, the inviter's server, the room ID's server. */
 async function candidateServers(ctx: LifecycleContext, roomId: string, userId: string, servers: readonly string[]): Promise<string[]> {
   const out = new Set(servers);
-  const invite = await memberEvent(ctx, roomId, userId).catch(() => undefined);
+  // The membership row also holds invites received over federation for rooms without state here.
+  const row = await ctx.store.getMembership(roomId, userId).catch(() => undefined);
+  const invite = row?.membership === 'invite' ? (await ctx.store.getEvent(row.eventId))?.event : undefined;
   if (invite && membershipOf(invite) === 'invite') {
     const s = serverNameOf(invite.sender);
     if (s) out.add(s);
