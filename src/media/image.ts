@@ -7,6 +7,10 @@ import { open } from 'node:fs/promises';
 import sharp from 'sharp';
 import { croppedSize, scaledSize, type ImageFormat, type SourceImage, type ThumbnailSpec, ANIMATED_THUMBNAIL_TYPE } from './thumbnail-plan.js';
 
+// libvips keeps recently opened input files open by default; media files are read once, and an
+// open descriptor would keep a deleted file's space in use.
+sharp.cache({ files: 0 });
+
 /** The format of an image by its first bytes, or undefined when it is none we decode. */
 export function sniffImageFormat(head: Uint8Array): ImageFormat | undefined {
   if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';

@@ -240,6 +240,9 @@ export function createMediaRepository(opts: MediaRepositoryOptions): MediaReposi
   const remoteFetches = new Map<string, Promise<RemoteMediaRow>>();
   const thumbnailJobs = new Map<string, Promise<ThumbnailFile>>();
   const timers = new Set<NodeJS.Timeout>();
+  let closed = false;
+  /** Image decoding runs on libuv's small thread pool, shared with file and DNS work: a few at a time. */
+  const decodeSlots = createSemaphore(MAX_CONCURRENT_DECODES);
 
   const ready = prepareStore(paths, log);
   // Awaited before each write; this keeps a failure from being an unhandled rejection meanwhile.
@@ -327,7 +330,8 @@ export function createMediaRepository(opts: MediaRepositoryOptions): MediaReposi
   }
 
   async function getLocal(mediaId: string, o: GetMediaOptions): Promise<MediaFile> {
-    const deadline = clock() + clampTimeout(o.timeoutMs);
+    // The wait is measured on the monotonic clock; `clock` (injectable) dates rows and expiry.
+    const deadline = performance.now() + clampTimeout(o.timeoutMs);
     for (;;) {
       const row = await store.getLocal(mediaId);
       if (!row) throw notFound();
@@ -343,10 +347,11 @@ export function createMediaRepository(opts: MediaRepositoryOptions): MediaReposi
           createdTs: row.createdTs,
         };
       }
-      const now = clock();
-      if (row.createdTs + config.unused_expiration_time < now) throw new MatrixError('M_NOT_FOUND', 'Media ID has expired', 404);
-      if (now >= deadline) throw new MatrixError('M_NOT_YET_UPLOADED', 'Media has not been uploaded yet', 504);
-      await waitForUpload(mediaId, Math.min(deadline - now, 1000));
+      if (row.createdTs + config.unused_expiration_time < clock()) throw new MatrixError('M_NOT_FOUND', 'Media ID has expired', 404);
+      const left = deadline - performance.now();
+      if (left <= 0 || closed) throw new MatrixError('M_NOT_YET_UPLOADED', 'Media has not been uploaded yet', 504);
+      // Woken by the upload; the periodic look also catches an upload by another process.
+      await waitForUpload(mediaId, Math.min(left, 1000));
     }
   }
 
@@ -446,7 +451,7 @@ export function createMediaRepository(opts: MediaRepositoryOptions): MediaReposi
     const origin = tableOrigin(file);
     const known = await store.getImageInfo(origin, file.mediaId);
     if (known) return known.format ? { format: known.format as ImageFormat, width: known.width, height: known.height, frames: known.frames } : undefined;
-    const probed = await probeImage(file.path);
+    const probed = await decodeSlots.run(() => probeImage(file.path));
     await store.putImageInfo(origin, file.mediaId, probed ?? { format: null, width: 0, height: 0, frames: 0 });
     return probed;
   }
@@ -466,7 +471,7 @@ export function createMediaRepository(opts: MediaRepositoryOptions): MediaReposi
     if (known && (await fileExists(path))) return { path, contentType: spec.type, length: known.length };
     let bytes: Buffer;
     try {
-      bytes = await renderThumbnail(file.path, src, spec, { maxPixels: config.max_image_pixels });
+      bytes = await decodeSlots.run(() => renderThumbnail(file.path, src, spec, { maxPixels: config.max_image_pixels }));
     } catch (e) {
       log?.warn({ err: e, origin: file.origin, mediaId: file.mediaId }, 'thumbnail generation failed');
       throw new MatrixError('M_UNKNOWN', 'Cannot generate thumbnails for the requested content', 400);
@@ -567,10 +572,34 @@ export function createMediaRepository(opts: MediaRepositoryOptions): MediaReposi
     getThumbnail,
     imageInfo,
     close() {
+      closed = true;
       for (const t of timers) clearTimeout(t);
       timers.clear();
       for (const set of uploadWaiters.values()) for (const wake of set) wake();
       uploadWaiters.clear();
+    },
+  };
+}
+
+/** Thumbnails rendered at once; more wait their turn. */
+const MAX_CONCURRENT_DECODES = 2;
+
+/** At most `n` of the functions given to run() at a time, the others queued in order. */
+function createSemaphore(n: number): { run<T>(fn: () => Promise<T>): Promise<T> } {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return {
+    async run<T>(fn: () => Promise<T>): Promise<T> {
+      // A finishing run hands its slot straight to the next in the queue (active stays the same).
+      if (active >= n) await new Promise<void>((resolve) => queue.push(resolve));
+      else active++;
+      try {
+        return await fn();
+      } finally {
+        const next = queue.shift();
+        if (next) next();
+        else active--;
+      }
     },
   };
 }
