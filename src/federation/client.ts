@@ -213,6 +213,8 @@ export interface FederationClientOptions {
   clock?: () => number;
   /** SRV lookup for the default resolver (tests). */
   srvLookup?: (name: string) => Promise<SrvRecord[]>;
+  /** The port of /.well-known/matrix/server requests; 443 (tests use another). */
+  wellKnownPort?: number;
 }
 
 export function createFederationClient(opts: FederationClientOptions): FederationClient & { resolver: ServerResolver; ipPolicy: IpRangePolicy } {
@@ -245,7 +247,8 @@ export function createFederationClient(opts: FederationClientOptions): Federatio
   // Well-known fetches: a shared pool, redirects followed by hand so each hop is checked.
   const wellKnownAgent = new Agent({ connect: connectOptions, keepAliveTimeout: 10_000, connections: 4 });
   async function fetchWellKnown(hostname: string): Promise<WellKnownFetchOutcome> {
-    let url = new URL(`https://${hostForUrl(hostname)}/.well-known/matrix/server`);
+    const port = opts.wellKnownPort !== undefined && opts.wellKnownPort !== 443 ? `:${opts.wellKnownPort}` : '';
+    let url = new URL(`https://${hostForUrl(hostname)}${port}/.well-known/matrix/server`);
     const signal = AbortSignal.timeout(WELL_KNOWN_TIMEOUT_MS);
     for (let hop = 0; ; hop++) {
       const literal = url.hostname.replace(/^\[|\]$/g, '');

@@ -335,3 +335,50 @@ describe('several targets (SRV)', () => {
     }
   });
 });
+
+describe('discovery through the client', () => {
+  function discoveringClient(srv: Record<string, { name: string; port: number; priority: number; weight: number }[]> = {}) {
+    const config = parseConfig(
+      { server_name: US, ip_range_whitelist: ['127.0.0.0/8', '::1/128'], federation_verify_certificates: false },
+      { cwd: '/nonexistent' },
+    ).config;
+    return createFederationClient({ config, serverName: US, signingKey, wellKnownPort: port, srvLookup: async (name) => srv[name] ?? [] });
+  }
+
+  it('follows /.well-known/matrix/server (with a redirect), signs for the original name, and caches the answer', async () => {
+    handler = (req, res) => {
+      if (req.url === '/.well-known/matrix/server') {
+        res.writeHead(302, { location: '/elsewhere/server.json' });
+        res.end();
+      } else if (req.url === '/elsewhere/server.json') json(res, 200, { 'm.server': `localhost:${port}` }, { 'cache-control': 'max-age=3600' });
+      else json(res, 200, { hello: 'world' });
+    };
+    const c = discoveringClient();
+    try {
+      expect(await c.request('localhost', 'GET', '/_matrix/federation/v1/version')).toEqual({ hello: 'world' });
+      expect(await c.request('localhost', 'GET', '/_matrix/federation/v1/version')).toEqual({ hello: 'world' });
+    } finally {
+      await c.close();
+    }
+    expect(seen.map((s) => s.url)).toEqual(['/.well-known/matrix/server', '/elsewhere/server.json', '/_matrix/federation/v1/version', '/_matrix/federation/v1/version']);
+    expect(seen[0]!.authorization).toBeUndefined();
+    const fed = seen[2]!;
+    // 3.2: Host is the delegated name with its port; the signature names the server name asked for.
+    expect(fed.host).toBe(`localhost:${port}`);
+    expect(fed.servername).toBe('localhost');
+    expect(parseXMatrixHeader(fed.authorization!)?.destination).toBe('localhost');
+  });
+
+  it('falls back to SRV records when there is no well-known, with Host and SNI of the server name', async () => {
+    handler = (req, res) => (req.url === '/.well-known/matrix/server' ? json(res, 404, { errcode: 'M_NOT_FOUND' }) : json(res, 200, { ok: 1 }));
+    const c = discoveringClient({ '_matrix-fed._tcp.localhost': [{ name: '127.0.0.1', port, priority: 0, weight: 0 }] });
+    try {
+      expect(await c.request('localhost', 'GET', '/x')).toEqual({ ok: 1 });
+    } finally {
+      await c.close();
+    }
+    const fed = seen.find((s) => s.url === '/x')!;
+    expect(fed.host).toBe('localhost');
+    expect(fed.servername).toBe('localhost');
+  });
+});
