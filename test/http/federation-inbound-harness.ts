@@ -274,7 +274,7 @@ const craftedDepth = new Map<string, number>();
 export async function remotePdu(
   on: Instance,
   roomId: string,
-  spec: { sender: string; type: string; stateKey?: string; content: JsonObject; prev?: string[]; redacts?: string; ts?: number },
+  spec: { sender: string; type: string; stateKey?: string; content: JsonObject; prev?: string[]; auth?: string[]; redacts?: string; ts?: number },
   signer: { serverName: string; key: SigningKey },
 ): Promise<{ pdu: JsonObject; eventId: string }> {
   const version: RoomVersion = requireRoomVersion((await on.store.getRoomVersion(roomId))!);
@@ -296,7 +296,7 @@ export async function remotePdu(
     depth: depth + 1,
     origin_server_ts: spec.ts ?? on.network.clock.now++,
     prev_events: prev,
-    auth_events: auth,
+    auth_events: spec.auth ?? auth,
   };
   if (spec.stateKey !== undefined) pdu.state_key = spec.stateKey;
   if (spec.redacts !== undefined) pdu.redacts = spec.redacts;
