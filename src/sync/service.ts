@@ -196,7 +196,15 @@ class Sync implements SyncService {
     const sources = this.deps.sources ?? {};
     // set_presence: omitted means online; offline leaves the presence as it is (as Synapse).
     const presence = req.setPresence ?? 'online';
-    if (presence !== 'offline') sources.presence?.syncedWithPresence(req.userId, presence);
+    const syncEnded = presence !== 'offline' ? sources.presence?.syncedWithPresence(req.userId, presence) : undefined;
+    try {
+      return await this.syncOnce(req, sources);
+    } finally {
+      if (typeof syncEnded === 'function') syncEnded();
+    }
+  }
+
+  private async syncOnce(req: SyncRequest, sources: SyncSources): Promise<JsonObject> {
     // The client presents a token carrying to-device position N: it received everything up to N.
     if (req.since && req.deviceId !== undefined && req.since.toDevice > 0) {
       sources.toDevice?.acknowledge(req.userId, req.deviceId, req.since.toDevice);

@@ -29,8 +29,11 @@ export interface PresenceSource {
   position(): number;
   /** m.presence events ({type, sender, content}) of `userIds` that changed after `since`. */
   presenceSince(userIds: readonly string[], since: number): JsonObject[];
-  /** `set_presence` on /sync, and marking the user active. */
-  syncedWithPresence(userId: string, presence: 'online' | 'offline' | 'unavailable'): void;
+  /**
+   * `set_presence` on /sync, and marking the user active. Returns the function to call when that
+   * sync request ends, so "offline after sync inactivity" counts from the end of the last sync.
+   */
+  syncedWithPresence(userId: string, presence: 'online' | 'offline' | 'unavailable'): (() => void) | void;
 }
 
 /** To-device messages (E2EE): persisted, deleted once acknowledged. */
