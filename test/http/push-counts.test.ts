@@ -186,6 +186,26 @@ describe('unread notification counts', () => {
     expect(h.counts(bob, room)).toEqual({ notification_count: 1, highlight_count: 0 });
   });
 
+  it('an event whose transaction rolls back leaves no trace in the counts or the cached room state', async () => {
+    const h = await setup();
+    const room = await h.roomWith(alice, bob);
+    // A later derived writer fails for one event: the whole transaction, push rows included, rolls back.
+    h.store.core.addDerivedWriter((info) => {
+      if (info.event.content.explode === true) throw new Error('explode');
+    });
+    await expect(h.rooms.sendLocalEvent(room, { type: 'm.room.member', stateKey: carol, content: { membership: 'join', displayname: 'Carol', explode: true }, sender: carol })).rejects.toThrow();
+    await expect(h.send(room, alice, { msgtype: 'm.text', body: 'boom', explode: true })).rejects.toThrow();
+    expect(h.counts(bob, room)).toEqual({ notification_count: 0, highlight_count: 0 });
+    // Carol never joined: a message naming her does not reach her, and Bob's count is right.
+    await h.send(room, alice, { msgtype: 'm.text', body: 'carol?' });
+    expect(h.counts(carol, room)).toEqual({ notification_count: 0, highlight_count: 0 });
+    expect(h.counts(bob, room)).toEqual({ notification_count: 1, highlight_count: 0 });
+    // Now she joins for real and is counted from then on.
+    await h.rooms.sendLocalEvent(room, { type: 'm.room.member', stateKey: carol, content: { membership: 'join', displayname: 'Carol' }, sender: carol });
+    await h.send(room, alice, { msgtype: 'm.text', body: 'hi carol' });
+    expect(h.counts(carol, room)).toEqual({ notification_count: 1, highlight_count: 1 });
+  });
+
   it('a room whose state cache is lost (restart) still evaluates from stored state', async () => {
     const h = await setup();
     const room = await h.roomWith(alice, bob);
