@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import { formatSigningKeyFile, generateSigningKey } from '../../src/core/crypto/ed25519.js';
+import { formatSigningKeyFile, generateSigningKey, type SigningKey } from '../../src/core/crypto/ed25519.js';
+import { signRequest } from '../../src/federation/x-matrix.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = join(REPO, 'src/main.ts');
@@ -34,6 +35,8 @@ export interface InstanceInfo {
 }
 
 export interface Instance extends InstanceInfo {
+  /** The instance's signing key (tests sign federation requests as this server with it). */
+  signingKey: SigningKey;
   /** `https://127.0.0.1:<port>` (client, federation, keys and media are all served there). */
   baseUrl: string;
   dataDir: string;
@@ -155,6 +158,7 @@ export async function startInstances(n: number, opts: StartInstancesOptions = {}
     let exited: Promise<void> = Promise.resolve();
     const inst: Instance = {
       ...info,
+      signingKey: keys[i]!,
       baseUrl: `https://127.0.0.1:${info.port}`,
       dataDir,
       configPath,
@@ -246,11 +250,49 @@ export interface TestUser {
   userId: string;
   accessToken: string;
   deviceId: string;
+  /** The same, named as in the register response. */
+  user_id: string;
+  access_token: string;
+  device_id: string;
 }
 
 /** Registers `localpart` (password "password") with the dummy flow and returns its session. */
 export async function register(server: { baseUrl: string }, localpart: string, password = 'password'): Promise<TestUser> {
   const r = await api(server, undefined, 'POST', '/register', { username: localpart, password, auth: { type: 'm.login.dummy' } });
   if (r.status !== 200) throw new Error(`register ${localpart} failed: ${r.status} ${JSON.stringify(r.body)}`);
-  return { userId: r.body.user_id, accessToken: r.body.access_token, deviceId: r.body.device_id };
+  const { user_id, access_token, device_id } = r.body as { user_id: string; access_token: string; device_id: string };
+  return { userId: user_id, accessToken: access_token, deviceId: device_id, user_id, access_token, device_id };
+}
+
+/**
+ * A server-server request to `to` signed with X-Matrix as `as` (an instance, or any origin name
+ * and key: a forger, say). `path` is the full path with its query string. `sign: false` sends no
+ * Authorization header; `destination` overrides the signed destination.
+ */
+export async function federationRequest(
+  to: { baseUrl: string; serverName: string },
+  as: { serverName: string; signingKey: SigningKey },
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+  opts: { sign?: boolean; destination?: string } = {},
+): Promise<ApiResult> {
+  const headers: Record<string, string> = {};
+  if (opts.sign !== false) {
+    headers.authorization = signRequest(
+      { method, uri: path, origin: as.serverName, destination: opts.destination ?? to.serverName, content: body as never },
+      as.signingKey,
+    );
+  }
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await request(`${to.baseUrl}${path}`, {
+    method,
+    headers,
+    dispatcher: insecureAgent,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.body.text();
+  let parsed: unknown = text;
+  if (text.length > 0 && String(res.headers['content-type'] ?? '').includes('json')) parsed = JSON.parse(text);
+  return { status: res.statusCode, body: parsed, headers: res.headers };
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSigningKeyFile, generateSigningKey } from '../../src/core/crypto/ed25519.js';
 import { verifyJsonSignature } from '../../src/core/crypto/signing.js';
 import type { JsonObject } from '../../src/core/json/types.js';
-import { api, startInstances, type Instance, type Instances } from './federation-harness.js';
+import { api, federationRequest, startInstances, type Instance, type Instances } from './federation-harness.js';
 
 let cluster: Instances;
 let A: Instance;
@@ -77,6 +77,22 @@ describe('server keys across instances', () => {
     expect(own).toHaveLength(1);
     expect(signedBy(own[0]!, B)).toBe(true);
     expect(only(list, 'localhost:1')).toEqual([]);
+  });
+
+  it('X-Matrix between instances: B accepts A-signed requests (fetching A key over HTTPS), refuses forged ones', async () => {
+    const path = `/_matrix/federation/v1/send/${Date.now()}`;
+    const txn = { origin: A.serverName, origin_server_ts: Date.now(), pdus: [], edus: [] };
+    const ok = await federationRequest(B, A, 'PUT', path, txn);
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(ok.body).toEqual({ pdus: {} });
+    const forger = { serverName: A.serverName, signingKey: generateSigningKey(A.keyId.slice('ed25519:'.length)) };
+    const forged = await federationRequest(B, forger, 'PUT', `${path}x`, txn);
+    expect(forged.status).toBe(401);
+    expect(forged.body.errcode).toBe('M_UNAUTHORIZED');
+    const unsigned = await federationRequest(B, A, 'PUT', `${path}y`, txn, { sign: false });
+    expect(unsigned.status).toBe(401);
+    const misdirected = await federationRequest(B, A, 'PUT', `${path}z`, txn, { destination: C.serverName });
+    expect(misdirected.status).toBe(401);
   });
 
   it('refuses malformed notary queries', async () => {
