@@ -393,11 +393,14 @@ describe('over a real socket', () => {
     expect(d.raw.length).toBe(1000 * 1000);
     expect(d.raw.every((b) => b === 1)).toBe(true);
 
+    const empty = await chunkedUpload(port, alice, 0);
+    expect(empty.status).toBe(200);
+
     const tooBig = await chunkedUpload(port, alice, 8 * 1024 * 1024);
     expect(tooBig.status).toBe(413);
     expect(JSON.parse(tooBig.body).errcode).toBe('M_TOO_LARGE');
     expect(tooBig.connection).toBe('close');
     expect(filesUnder(join(h.storeDir, 'tmp'))).toEqual([]);
-    expect(filesUnder(join(h.storeDir, 'local_content'))).toHaveLength(1);
+    expect(filesUnder(join(h.storeDir, 'local_content'))).toHaveLength(2);
   });
 });
