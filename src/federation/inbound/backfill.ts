@@ -107,8 +107,9 @@ export class Backfiller {
         else this.d.logger?.info({ server, eventId: ev.eventId, reason: r.reason }, 'backfilled event not stored');
       } catch (e) {
         if (e instanceof GapFillError) {
-          this.d.logger?.info({ server, eventId: ev.eventId, err: e.message }, 'backfill stopped');
-          break;
+          this.d.logger?.info({ server, eventId: ev.eventId, err: e.message }, 'backfilled event not stored');
+          if (e.exhausted) break;
+          continue;
         }
         throw e;
       }

@@ -53,9 +53,13 @@ export const DEFAULT_INBOUND_LIMITS: InboundLimits = {
 };
 
 export class GapFillError extends Error {
-  constructor(message: string) {
+  /** True when the budget (events or time) ran out: nothing more should be tried for it. */
+  readonly exhausted: boolean;
+
+  constructor(message: string, exhausted = false) {
     super(message);
     this.name = 'GapFillError';
+    this.exhausted = exhausted;
   }
 }
 
@@ -73,14 +77,14 @@ export class FetchBudget {
   }
 
   spend(n: number): void {
-    if (n > this.remaining) throw new GapFillError('too many events to fetch for one event');
+    if (n > this.remaining) throw new GapFillError('too many events to fetch for one event', true);
     this.remaining -= n;
   }
 
   /** Milliseconds left (at most `cap`); throws when the deadline passed. */
   timeLeft(cap: number): number {
     const t = this.deadline - this.now();
-    if (t <= 0) throw new GapFillError('timed out fetching missing events');
+    if (t <= 0) throw new GapFillError('timed out fetching missing events', true);
     return Math.min(t, cap);
   }
 }
@@ -308,8 +312,8 @@ export class EventPipeline {
         const r = await this.accept(server, c, version, pulled);
         if (r.status === 'missing' || r.status === 'dropped') this.d.logger?.info({ server, eventId: c.eventId, reason: r.reason }, 'missing event not stored');
       } catch (e) {
-        if (e instanceof GapFillError) throw e;
-        this.d.logger?.warn({ server, eventId: c.eventId, err: e }, 'missing event failed');
+        if (e instanceof GapFillError && e.exhausted) throw e;
+        this.d.logger?.info({ server, eventId: c.eventId, err: (e as Error).message }, 'missing event not stored');
       }
     }
   }
