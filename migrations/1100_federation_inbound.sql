@@ -1,5 +1,5 @@
--- Inbound federation: answered transactions (idempotent /send), backward extremities (where
--- backfill resumes), and an index for /timestamp_to_event. Written by src/federation/inbound/.
+-- Inbound federation: answered transactions (idempotent /send) and backward extremities (where
+-- backfill resumes). Written by src/federation/inbound/.
 
 -- The answer to each (origin, txn_id) /send, replayed as is when the transaction comes again
 -- (server-server API "Transactions": the sender retries until it gets a 200). Pruned after a day.
@@ -31,5 +31,5 @@ INSERT OR IGNORE INTO federation_backward_extremities (room_nid, event_nid, dept
    WHERE e.outlier = 0 AND (p.event_nid IS NULL OR p.outlier = 1)
    GROUP BY e.room_nid, ee.prev_nid;
 
--- /timestamp_to_event: the closest event to a time in one room.
-CREATE INDEX events_room_origin_ts ON events (room_nid, origin_server_ts);
+-- /timestamp_to_event reads the index events_room_origin_ts (room_nid, origin_server_ts), created by
+-- 1400_admin.sql for the client endpoint as well.
