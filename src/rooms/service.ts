@@ -77,6 +77,13 @@ export interface AcceptOptions {
    * recorded as its target's membership so that /sync reports it, and published.
    */
   readonly outOfBandMembership?: boolean;
+  /**
+   * Our join through another server (send_join): `stateBefore` is the resident server's state and
+   * is authoritative. The event is not checked against our current state (which is stale when we
+   * left the room earlier), it becomes the room's only forward extremity, and the state after it
+   * the current state.
+   */
+  readonly resetRoomState?: boolean;
 }
 
 /**
@@ -260,7 +267,7 @@ class Rooms implements RoomsService {
       const evaluation = this.evaluate(ev, version, opts);
       if (evaluation.kind === 'final') return evaluation.result;
       const outlier = (opts.outlier ?? false) || (opts.outOfBandMembership ?? false);
-      return this.persist(ev, version, opts.jsonText ?? JSON.stringify(pdu), outlier, evaluation, opts.backfilled ?? false, opts.outOfBandMembership ?? false);
+      return this.persist(ev, version, opts.jsonText ?? JSON.stringify(pdu), outlier, evaluation, opts.backfilled ?? false, opts.outOfBandMembership ?? false, opts.resetRoomState ?? false);
     });
   }
 
@@ -424,7 +431,7 @@ class Rooms implements RoomsService {
     // Step 6: the current state (resolved across the forward extremities). Identical to step 5
     // when the event was built on the current state, as every local event is.
     let softFailReason: string | null = null;
-    if (rejectedReason === null && !isCreate && !opts.backfilled && room && room.currentStateGroup !== null) {
+    if (rejectedReason === null && !isCreate && !opts.backfilled && !opts.resetRoomState && room && room.currentStateGroup !== null) {
       const same = 'group' in stateBefore && stateBefore.group === room.currentStateGroup;
       if (!same) {
         const found = this.core.currentStateLookup(room.nid, keyNids);
@@ -589,12 +596,16 @@ class Rooms implements RoomsService {
     e: Extract<Evaluation, { kind: 'persist' }>,
     backfilled = false,
     outOfBandMembership = false,
+    resetRoomState = false,
   ): AcceptResult {
     const room = this.core.room(ev.roomId);
     const accepted = !outlier && e.rejectedReason === null && e.softFailReason === null;
     let forwardExtremities: string[] | undefined;
     let currentState: 'unchanged' | 'after_event' | StateInput = 'unchanged';
-    if (accepted && !backfilled) {
+    if (accepted && resetRoomState) {
+      forwardExtremities = [ev.eventId];
+      currentState = 'after_event';
+    } else if (accepted && !backfilled) {
       const plan = this.planExtremitiesAndCurrentState(ev, room?.nid, room?.currentStateGroup ?? null, e.stateBefore!, version);
       forwardExtremities = plan.extremities;
       currentState = plan.currentState;
