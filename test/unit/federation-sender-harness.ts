@@ -184,7 +184,7 @@ export async function senderHarness(opts: SenderHarnessOptions = {}): Promise<Se
     const exists = db.prepare('SELECT 1 FROM users WHERE user_id = ?').get(userId);
     if (!exists) await users.createAccount({ localpart, password: 'password' });
     const s = await users.login({ type: 'm.login.password', identifier: { type: 'm.id.user', user: localpart }, password: 'password' });
-    return users.authenticate(s.access_token);
+    return users.authenticate(s.access_token!);
   }
 
   async function state(roomId: string, sender: string, type: string, content: JsonObject, stateKey = ''): Promise<string> {
