@@ -43,6 +43,11 @@ export class MediaPaths {
     return this.inside('local_thumbnails', ...splitId(mediaId), thumbnailName(t));
   }
 
+  /** The folder of all thumbnails of one local media. */
+  localThumbnailDir(mediaId: string): string {
+    return this.inside('local_thumbnails', ...splitId(mediaId));
+  }
+
   /** `fileId` is our own random name for the remote file, never the remote server's media ID. */
   remoteContent(origin: string, fileId: string): string {
     return this.inside('remote_content', checkOrigin(origin), ...splitId(fileId));

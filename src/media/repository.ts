@@ -5,7 +5,7 @@
 // remote media that is not cached answers 404.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { link, mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -144,6 +144,8 @@ export interface MediaRepository {
   getThumbnail(origin: string, mediaId: string, req: ThumbnailRequest, opts?: GetMediaOptions): Promise<ThumbnailFile>;
   /** The probe of a stored media file (image format and size), read once and remembered. */
   imageInfo(file: MediaFile): Promise<SourceImage | undefined>;
+  /** Deletes local media: its file, its thumbnails and its rows. */
+  deleteLocalMedia(mediaId: string): Promise<void>;
   close(): void;
 }
 
@@ -571,6 +573,11 @@ export function createMediaRepository(opts: MediaRepositoryOptions): MediaReposi
     getMedia,
     getThumbnail,
     imageInfo,
+    async deleteLocalMedia(mediaId) {
+      await store.deleteLocal(mediaId);
+      await removeQuietly(paths.localContent(mediaId));
+      await rm(paths.localThumbnailDir(mediaId), { recursive: true, force: true });
+    },
     close() {
       closed = true;
       for (const t of timers) clearTimeout(t);

@@ -73,6 +73,12 @@ export interface MediaStore {
   /** The newest preview of `url` fetched at or before `ts`. */
   getUrlPreview(url: string, ts: number): Promise<UrlPreviewRow | undefined>;
   putUrlPreview(row: UrlPreviewRow): Promise<void>;
+  /** Deletes previews that expired before `ts`; returns how many. */
+  deleteUrlPreviewsBefore(ts: number): Promise<number>;
+  /** Media the URL previewer stored before `ts` (oldest first, at most `limit`). */
+  urlCacheMediaBefore(ts: number, limit: number): Promise<string[]>;
+  /** Deletes a local media row with its thumbnail and image-info rows, in one transaction. */
+  deleteLocal(mediaId: string): Promise<void>;
 }
 
 interface LocalDbRow {
@@ -136,6 +142,19 @@ export function createMediaStore(db: Database): MediaStore {
   const putUrlPreview = db.prepare(
     'INSERT OR REPLACE INTO media_url_previews (url, fetched_ts, expires_ts, response_code, og_json, media_id) VALUES (?, ?, ?, ?, ?, ?)',
   );
+
+  const deletePreviewsBefore = db.prepare('DELETE FROM media_url_previews WHERE expires_ts < ?');
+  const urlCacheMediaBefore = db.prepare<[number, number], { media_id: string }>(
+    'SELECT media_id FROM media_local WHERE url_cache IS NOT NULL AND created_ts < ? ORDER BY created_ts LIMIT ?',
+  );
+  const deleteLocalRow = db.prepare('DELETE FROM media_local WHERE media_id = ?');
+  const deleteThumbRows = db.prepare("DELETE FROM media_thumbnails WHERE origin = '' AND media_id = ?");
+  const deleteInfoRow = db.prepare("DELETE FROM media_image_info WHERE origin = '' AND media_id = ?");
+  const deleteLocal = db.transaction((mediaId: string) => {
+    deleteThumbRows.run(mediaId);
+    deleteInfoRow.run(mediaId);
+    deleteLocalRow.run(mediaId);
+  });
 
   const toLocal = (r: LocalDbRow): LocalMediaRow => ({
     mediaId: r.media_id,
@@ -204,6 +223,15 @@ export function createMediaStore(db: Database): MediaStore {
     },
     async putUrlPreview(r) {
       putUrlPreview.run(r.url, r.fetchedTs, r.expiresTs, r.responseCode, r.ogJson, r.mediaId);
+    },
+    async deleteUrlPreviewsBefore(ts) {
+      return deletePreviewsBefore.run(ts).changes;
+    },
+    async urlCacheMediaBefore(ts, limit) {
+      return urlCacheMediaBefore.all(ts, limit).map((r) => r.media_id);
+    },
+    async deleteLocal(mediaId) {
+      deleteLocal(mediaId);
     },
   };
 }

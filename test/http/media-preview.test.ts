@@ -160,6 +160,28 @@ describe('previews of a local site (127.0.0.1 whitelisted)', () => {
     expect(hits.get('/counted')! - before).toBe(2);
   });
 
+  it('deletes expired previews, and their images after two days', async () => {
+    h = await mediaHarness(cfg);
+    alice = await h.register('alice');
+    const r = await h.req('GET', preview(`http://127.0.0.1:${port}/page`), { token: alice });
+    const mediaId = (r.json['og:image'] as string).split('/').pop()!;
+    const thumb = await h.req('GET', `/_matrix/client/v1/media/thumbnail/${SERVER}/${mediaId}?width=32&height=32&method=crop`, { token: alice });
+    expect(thumb.status).toBe(200);
+    const previewer = h.media.previewer!;
+    expect(await previewer.expireCache()).toEqual({ previews: 0, images: 0 });
+    h.clock.now += 3600 * 1000 + 1;
+    expect(await previewer.expireCache()).toEqual({ previews: 1, images: 0 });
+    expect((await h.req('GET', `/_matrix/client/v1/media/download/${SERVER}/${mediaId}`, { token: alice })).status).toBe(200);
+    h.clock.now += 2 * 24 * 3600 * 1000;
+    expect(await previewer.expireCache()).toEqual({ previews: 0, images: 1 });
+    expect((await h.req('GET', `/_matrix/client/v1/media/download/${SERVER}/${mediaId}`, { token: alice })).status).toBe(404);
+    const left = h.db.prepare("SELECT (SELECT COUNT(*) FROM media_thumbnails) + (SELECT COUNT(*) FROM media_image_info) AS n").get() as { n: number };
+    expect(left.n).toBe(0);
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(h.media.repo.paths.localContent(mediaId))).toBe(false);
+    expect(existsSync(h.media.repo.paths.localThumbnailDir(mediaId))).toBe(false);
+  });
+
   it('follows redirects but checks every hop, and stops after five', async () => {
     h = await mediaHarness(cfg);
     alice = await h.register('alice');

@@ -13,6 +13,10 @@ import { createSafeFetcher, discardBody, fetchFailure, readLimited, type SafeFet
 
 /** A preview is reused for an hour (Synapse: ONE_HOUR). */
 export const PREVIEW_TTL_MS = 60 * 60 * 1000;
+/** Images stored for previews are deleted after this long (clients may still show old previews meanwhile). */
+export const PREVIEW_IMAGE_TTL_MS = 2 * 24 * 60 * 60 * 1000;
+/** How often expired previews and their images are cleaned up. */
+const EXPIRY_INTERVAL_MS = 10 * 60 * 1000;
 /** Failed previews are remembered for this long. */
 const FAILURE_TTL_MS = 5 * 60 * 1000;
 const MAX_REMEMBERED_FAILURES = 1000;
@@ -38,6 +42,8 @@ export interface UrlPreviewerOptions {
 export interface UrlPreviewer {
   /** The Open Graph answer for `url` as of `ts` (default now), fetching it when no fresh one is kept. */
   preview(url: string, userId: string, ts?: number): Promise<JsonObject>;
+  /** Deletes expired previews and preview images older than two days (also run every 10 minutes). */
+  expireCache(): Promise<{ previews: number; images: number }>;
   close(): Promise<void>;
 }
 
@@ -261,7 +267,25 @@ export function createUrlPreviewer(opts: UrlPreviewerOptions): UrlPreviewer {
     return og;
   }
 
+  async function expireCache(): Promise<{ previews: number; images: number }> {
+    const now = clock();
+    const previews = await repo.store.deleteUrlPreviewsBefore(now);
+    let images = 0;
+    for (;;) {
+      const batch = await repo.store.urlCacheMediaBefore(now - PREVIEW_IMAGE_TTL_MS, 100);
+      for (const mediaId of batch) await repo.deleteLocalMedia(mediaId);
+      images += batch.length;
+      if (batch.length < 100) break;
+    }
+    return { previews, images };
+  }
+  const expiryTimer = setInterval(() => {
+    expireCache().catch((err: unknown) => log?.warn({ err }, 'URL preview cache expiry failed'));
+  }, EXPIRY_INTERVAL_MS);
+  expiryTimer.unref();
+
   return {
+    expireCache,
     async preview(rawUrl, userId, ts) {
       if (rawUrl.length > MAX_URL_LENGTH) throw new MatrixError('M_INVALID_PARAM', 'URL is too long', 400);
       let url: URL;
@@ -283,6 +307,9 @@ export function createUrlPreviewer(opts: UrlPreviewerOptions): UrlPreviewer {
       // Each caller gets its own copy: the answer is shaped further by the route.
       return { ...(await job) };
     },
-    close: () => fetcher.close(),
+    async close() {
+      clearInterval(expiryTimer);
+      await fetcher.close();
+    },
   };
 }
