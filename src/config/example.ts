@@ -230,6 +230,15 @@ user_directory:
 # server name (for a reverse proxy there). /.well-known/matrix/client is served when public_baseurl is set.
 serve_server_wellknown: false
 
+# Who users can contact about this server, served at /.well-known/matrix/support (each contact needs
+# a matrix_id or an email_address; role m.role.admin or m.role.security). Not served when unset.
+#support:
+#  contacts:
+#    - matrix_id: "@admin:example.org"
+#      email_address: "admin@example.org"
+#      role: m.role.admin
+#  support_page: "https://example.org/support.html"
+
 # TURN servers for VoIP calls (GET /voip/turnServer). With turn_shared_secret, each user gets
 # time-limited credentials (the TURN REST API of coturn's use-auth-secret); or give a fixed
 # turn_username and turn_password. No TURN server by default.

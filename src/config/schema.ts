@@ -278,6 +278,36 @@ export const configSchema = z
       .prefault({}),
     /** Synapse: serve /.well-known/matrix/server, delegating federation to port 443 of the server name. */
     serve_server_wellknown: bool.default(false),
+    /**
+     * Ours: the server's contacts served at /.well-known/matrix/support (spec "Server support
+     * discovery", the response's shape); 404 while unset.
+     */
+    support: z
+      .object(
+        {
+          contacts: z
+            .array(
+              z
+                .object(
+                  {
+                    matrix_id: z.string({ error: 'expected a user ID such as "@admin:example.org"' }).regex(/^@[^:]+:.+$/, { error: 'expected a user ID such as "@admin:example.org"' }).optional(),
+                    email_address: nonEmptyString('an email address').optional(),
+                    role: nonEmptyString('a role such as "m.role.admin"'),
+                  },
+                  { error: 'expected {matrix_id, email_address, role}' },
+                )
+                .refine((c) => c.matrix_id !== undefined || c.email_address !== undefined, { error: 'a contact needs matrix_id or email_address' }),
+              { error: 'expected a list of {matrix_id, email_address, role}' },
+            )
+            .optional(),
+          support_page: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
+        },
+        { error: 'expected a mapping with contacts and/or support_page' },
+      )
+      .refine((s) => (s.contacts !== undefined && s.contacts.length > 0) || s.support_page !== undefined, {
+        error: 'support needs at least one contact or a support_page',
+      })
+      .optional(),
     /** Synapse's TURN settings for /voip/turnServer. */
     turn_uris: z.array(nonEmptyString('a TURN URI'), { error: 'expected a list of TURN URIs' }).default([]),
     turn_shared_secret: nonEmptyString('a secret string').optional(),
