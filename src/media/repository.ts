@@ -561,6 +561,9 @@ export function createMediaRepository(opts: MediaRepositoryOptions): MediaReposi
         const uploadName = checkFileName(input.fileName);
         const mediaType = uploadContentType(input.contentType);
         const finalPath = paths.localContent(mediaId);
+        // The row is still pending and we hold the upload: a file already there is the leftover of
+        // an upload that crashed before recording itself.
+        await removeQuietly(finalPath);
         const { length, sha256 } = await receiveInto(finalPath, input.stream, maxUploadSize, () => tooLargeUpload(maxUploadSize));
         if (!(await store.completePending(mediaId, { mediaType, uploadName, mediaLength: length, sha256 }))) {
           throw new MatrixError('M_CANNOT_OVERWRITE_MEDIA', 'Media ID already has content', 409);
