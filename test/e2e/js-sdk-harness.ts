@@ -212,14 +212,16 @@ interface Emitter {
   off(event: string, fn: Listener): unknown;
 }
 
+type Falsy = undefined | null | false;
+
 /**
- * Resolves once `condition()` holds: checked at once and after every emission of one of `events`
- * on `emitter`; rejects after `timeoutMs` naming `what`.
+ * Resolves once `condition()` holds (it may return a promise): checked at once and after every
+ * emission of one of `events` on `emitter`; rejects after `timeoutMs` naming `what`.
  */
 export function waitUntil<T>(
   emitter: unknown,
   events: string[],
-  condition: () => T | undefined | null | false,
+  condition: () => T | Falsy | Promise<T | Falsy>,
   what: string,
   timeoutMs = WAIT_MS,
 ): Promise<T> {
@@ -235,18 +237,27 @@ export function waitUntil<T>(
     };
     const check = () => {
       if (done) return;
-      let v: T | undefined | null | false;
+      let v: T | Falsy | Promise<T | Falsy>;
       try {
         v = condition();
       } catch (e) {
         finish(() => reject(e));
         return;
       }
-      if (v) finish(() => resolve(v as T));
+      if (v instanceof Promise) {
+        v.then(
+          (r) => {
+            if (r) finish(() => resolve(r));
+          },
+          (e: unknown) => finish(() => reject(e)),
+        );
+      } else if (v) {
+        const r = v;
+        finish(() => resolve(r));
+      }
     };
     const timer = setTimeout(() => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))), timeoutMs);
     for (const e of events) em.on(e, check);
-    // Checked on the next tick too, so a condition made true by the caller's next statement is seen.
     check();
   });
 }
