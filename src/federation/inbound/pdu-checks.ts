@@ -15,6 +15,8 @@ export interface RawPdu {
   readonly pdu: unknown;
   /** The PDU's own text as it appeared in the request or response (parsed again strictly). */
   readonly text?: string | undefined;
+  /** `pdu` was parsed from `text` with strict numbers already: no need to parse it again. */
+  readonly parsed?: boolean;
 }
 
 /** A PDU that passed steps 1-3: what to hand to rooms.acceptEvent. */
@@ -87,7 +89,7 @@ export function eventIdOrEmpty(pdu: unknown, version: RoomVersion): string {
  */
 export function checkPduFormat(raw: RawPdu, version: RoomVersion, expect?: PduExpectation): PduCheck {
   let pdu: unknown = raw.pdu;
-  if (raw.text !== undefined) {
+  if (raw.text !== undefined && !raw.parsed) {
     try {
       pdu = parseJson(raw.text, { strictNumbers: version.strictCanonicalJson });
     } catch (e) {

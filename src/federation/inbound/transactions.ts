@@ -75,10 +75,12 @@ export class TransactionHandler {
 
   /**
    * Handles PUT /send/{txnId} from `origin` (authenticated). `rawText` is the request body as
-   * received, from which each PDU's own text is sliced. A transaction seen before (or still being
-   * handled) gets the same answer without being handled again.
+   * received, from which each PDU's own text is sliced; `strictBody` says the whole text already
+   * passed the strict number checks (then the parsed PDUs are used as they are, since no room
+   * version is stricter). A transaction seen before (or still being handled) gets the same answer
+   * without being handled again.
    */
-  async receive(origin: string, txnId: string, body: unknown, rawText?: string): Promise<TxnResponse> {
+  async receive(origin: string, txnId: string, body: unknown, rawText?: string, strictBody = false): Promise<TxnResponse> {
     if (!isJsonObject(body)) throw new MatrixError('M_BAD_JSON', 'Transaction must be a JSON object', 400);
     const pdus = body.pdus ?? [];
     const edus = body.edus ?? [];
@@ -94,7 +96,7 @@ export class TransactionHandler {
     const stored = this.q.get.get(origin, txnId);
     if (stored !== undefined) return JSON.parse(stored) as TxnResponse;
 
-    const p = this.handle(origin, pdus, edus, rawText)
+    const p = this.handle(origin, pdus, edus, rawText, strictBody)
       .then((response) => {
         const now = this.d.now();
         this.q.put.run(origin, txnId, JSON.stringify(response), now);
@@ -109,9 +111,10 @@ export class TransactionHandler {
     return p;
   }
 
-  private async handle(origin: string, pdus: readonly JsonValue[], edus: readonly JsonValue[], rawText: string | undefined): Promise<TxnResponse> {
+  private async handle(origin: string, pdus: readonly JsonValue[], edus: readonly JsonValue[], rawText: string | undefined, strictBody: boolean): Promise<TxnResponse> {
     const slices = rawText === undefined ? null : topLevelArrayElements(rawText, 'pdus');
     const aligned = slices !== null && slices.length === pdus.length;
+    const parsedOk = strictBody && aligned;
     const byRoom = new Map<string, RawPdu[]>();
     pdus.forEach((pdu, i) => {
       const roomId = isJsonObject(pdu) ? pdu.room_id : undefined;
@@ -121,7 +124,7 @@ export class TransactionHandler {
         return;
       }
       const list = byRoom.get(roomId) ?? [];
-      list.push({ pdu, text: aligned ? slices[i] : undefined });
+      list.push({ pdu, text: aligned ? slices[i] : undefined, ...(parsedOk ? { parsed: true } : {}) });
       byRoom.set(roomId, list);
     });
     const results: Record<string, JsonObject> = {};

@@ -10,6 +10,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The /send body as received (each PDU's own text is sliced from it). */
     federationBodyText?: string;
+    /** Whether the whole body is canonical-JSON strict (integers only, in range). */
+    federationBodyStrict?: boolean;
   }
 }
 
@@ -33,8 +35,19 @@ export function federationSendRoutes(services: AppServices) {
         } catch {
           throw new JsonParseError('syntax', 'body is not valid UTF-8');
         }
-        const value = parseJson(text);
+        // Strict numbers first: when the whole body passes, no PDU needs parsing again for its
+        // room version (most transactions); otherwise each PDU is parsed from its own text.
+        let value: unknown;
+        let strict = true;
+        try {
+          value = parseJson(text, { strictNumbers: true });
+        } catch (e) {
+          if (!(e instanceof JsonParseError) || e.kind !== 'value') throw e;
+          value = parseJson(text);
+          strict = false;
+        }
         request.federationBodyText = text;
+        request.federationBodyStrict = strict;
         done(null, value);
       } catch (e) {
         done(e as Error, undefined);
@@ -46,7 +59,7 @@ export function federationSendRoutes(services: AppServices) {
       bodyLimit: MAX_TXN_BODY_BYTES,
       handler: async ({ req, origin, params, body }) => {
         if (body === undefined) throw new MatrixError('M_NOT_JSON', 'Content not JSON.', 400);
-        return inbound.transactions.receive(origin, params.txnId!, body, req.federationBodyText);
+        return inbound.transactions.receive(origin, params.txnId!, body, req.federationBodyText, req.federationBodyStrict ?? false);
       },
     });
   };
