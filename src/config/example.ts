@@ -161,7 +161,7 @@ default_room_version: ${q(DEFAULT_ROOM_VERSION)}
 # Check the TLS certificates of other servers. Only turn this off for test federations.
 federation_verify_certificates: true
 
-# Extra PEM files of certificate authorities to trust for federation (e.g. a private test CA).
+# PEM files of the certificate authorities trusted for federation, replacing the system list (as Synapse).
 #federation_custom_ca_list:
 #  - "/etc/ssl/private-ca.pem"
 

@@ -43,6 +43,8 @@ const PREJOIN_STATE_TYPES = [
   'm.room.topic',
 ];
 
+const PUSH_RULES_TYPE = 'm.push_rules';
+
 /** The account data reads sync needs (src/users). */
 export interface SyncUsersView {
   accountDataPosition(): number;
@@ -62,6 +64,11 @@ export interface SyncServiceDeps {
   sources?: SyncSources;
   txnLookup?: TxnLookup | undefined;
   aggregations?: AggregationsLookup | undefined;
+  /**
+   * The user's push rules (src/push). An initial sync carries them as `m.push_rules` account data even
+   * before the user changed any rule, as Synapse does (clients read notification settings from it).
+   */
+  pushRules?: { getPushRules(userId: string): { global: unknown } } | undefined;
   /** Milliseconds since 1970 for `unsigned.age` (default Date.now); long-poll timeouts use real time. */
   readonly clock?: () => number;
   /** Defaults to this process's typing epoch. */
@@ -293,6 +300,10 @@ class Sync implements SyncService {
           list.push({ type: c.type, content });
         }
       }
+    }
+    const pushRules = this.deps.pushRules;
+    if (!since && pushRules && filter.accountData.matches(PUSH_RULES_TYPE, undefined) && !globalAccountData.some((e) => e.type === PUSH_RULES_TYPE)) {
+      globalAccountData.push({ type: PUSH_RULES_TYPE, content: pushRules.getPushRules(req.userId) as JsonObject });
     }
 
     // Rooms with new events: one query over the stream range, never a scan per room.

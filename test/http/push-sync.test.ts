@@ -46,4 +46,17 @@ describe('push through /sync', () => {
     const message = pr.content.global.underride.find((r: any) => r.rule_id === '.m.rule.message');
     expect(message.enabled).toBe(false);
   });
+
+  it('carries the default ruleset as m.push_rules in an initial sync before any change', async () => {
+    const h = await pushHarness();
+    harnesses.push(h);
+    const b = await h.register('bob');
+    const first = await h.req('GET', `${V3}/sync`, { token: b.access_token });
+    const pr = (first.body.account_data?.events ?? []).filter((e: any) => e.type === 'm.push_rules');
+    expect(pr).toHaveLength(1);
+    expect(pr[0].content.global.override.map((r: any) => r.rule_id)).toContain('.m.rule.master');
+    // Incremental syncs do not repeat it.
+    const next = await h.req('GET', `${V3}/sync?since=${encodeURIComponent(first.body.next_batch)}&timeout=0`, { token: b.access_token });
+    expect((next.body.account_data?.events ?? []).some((e: any) => e.type === 'm.push_rules')).toBe(false);
+  });
 });

@@ -52,6 +52,9 @@ export function buildSyncService(services: AppServices): SyncService | undefined
     get aggregations() {
       return services.relations?.aggregations;
     },
+    get pushRules() {
+      return services.push;
+    },
   };
   return createSyncService(deps);
 }
