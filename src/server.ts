@@ -24,11 +24,19 @@ import { createRateLimiter } from './http/rate-limit.js';
 import { createTypingService } from './ephemeral/typing.js';
 import { createReceiptsService } from './ephemeral/receipts.js';
 import { createPushService } from './push/service.js';
+import { createGuardedFetch } from './net/guarded-fetch.js';
+import { IpRangePolicy } from './federation/ip-ranges.js';
 import { createPresenceService } from './ephemeral/presence.js';
 import { createMediaService } from './media/index.js';
 import { createFederationClient } from './federation/client.js';
 import { createKeyRing } from './federation/keys.js';
 import { createInboundFederation } from './federation/inbound/index.js';
+import { createAdminService } from './admin/service.js';
+import { createMembershipFederation, remoteRoomHooks, type PduFanout } from './federation/membership/index.js';
+import { FederationQueries } from './federation/queries/index.js';
+import { createRemoteMediaFetcher } from './federation/queries/media.js';
+import { tlsOptionsFromConfig } from './federation/client.js';
+import type { E2eeFederation } from './e2ee/service.js';
 
 export interface ListeningAddress {
   /** e.g. `http://127.0.0.1:8008` or `https://[::1]:8448`. */
@@ -172,12 +180,16 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
     });
     stops.push(() => presence.close(), () => services.typing?.close());
     // Push: rules, notification counts evaluated in each event's transaction, pushers, /notifications.
-    const push = createPushService({ db, store, notifier, users: services.users, serverName: config.server_name, logger, receipts: services.receipts });
+    // Push gateways are URLs users choose: deliveries go through the outbound IP range policy.
+    const pushFetch = createGuardedFetch(new IpRangePolicy(config.ip_range_blacklist, config.ip_range_whitelist));
+    const push = createPushService({ db, store, notifier, users: services.users, serverName: config.server_name, logger, receipts: services.receipts, delivery: { fetch: pushFetch } });
     services.push = push;
     stops.push(() => push.close());
     // E2EE (keys, to-device, key backup): its derived writer records joins and leaves for device
     // lists; /sync reads its ToDeviceSource and DeviceKeysSource.
-    const e2ee = createE2eeService({ db, store, users: services.users, serverName: config.server_name, notifier, clock: Date.now, logger });
+    // Its federation hooks are filled in once the federation parts exist (below).
+    const e2eeFederation: E2eeFederation = {};
+    const e2ee = createE2eeService({ db, store, users: services.users, serverName: config.server_name, notifier, clock: Date.now, logger, federation: e2eeFederation });
     Object.assign(services, { e2ee, toDevice: e2ee.toDevice, deviceKeys: e2ee.deviceKeys });
     stops.push(() => e2ee.close());
     // Media repository and URL previews (src/media); the federation side plugs in the fetching of
@@ -206,7 +218,57 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
       presence,
       e2ee,
     });
+    // Rooms across servers (make/send join, leave, knock, invites) and the queries both ways
+    // (directory, profile, devices, keys, public rooms, hierarchy, OpenID, media): the lifecycle's
+    // remote hooks, the E2EE service's remote key queries, the media repository's remote fetcher.
+    const users = services.users;
+    const queries = new FederationQueries({
+      serverName: config.server_name,
+      store,
+      client: federationClient,
+      users,
+      e2ee,
+      roomLifecycle: services.roomLifecycle,
+      openIdTokens: services.openIdTokens,
+      clock: Date.now,
+      logger,
+    });
+    const membership = createMembershipFederation({
+      store,
+      rooms,
+      keyRing,
+      client: federationClient,
+      serverName: config.server_name,
+      signingKey: serverKeys.current,
+      localUserExists: async (userId) => {
+        const u = await users.store.getUser(userId);
+        return u !== undefined && !u.deactivated;
+      },
+      sender: () => (services.federation as { sender?: PduFanout } | undefined)?.sender,
+      pipeline: () => services.federation?.inbound?.pipeline,
+      clock: Date.now,
+      logger,
+    });
+    Object.assign(services.federation, { membership, queries });
+    services.roomLifecycle.setRemoteHooks(remoteRoomHooks(membership, queries));
+    e2eeFederation.queryKeys = (server, deviceKeys, timeoutMs) => queries.queryKeys(server, deviceKeys, timeoutMs);
+    e2eeFederation.claimKeys = (server, oneTimeKeys, timeoutMs) => queries.claimKeys(server, oneTimeKeys, timeoutMs);
+    const mediaFetcher = createRemoteMediaFetcher({ client: federationClient, ipPolicy: federationClient.ipPolicy, tls: tlsOptionsFromConfig(config), logger });
+    media.repo.setRemoteFetcher(mediaFetcher);
+    stops.push(() => void mediaFetcher.close());
     stops.push(() => void federationClient.close());
+    // Account moderation and the gate of every authenticated client request (locks, suspension,
+    // client addresses for whois), the Synapse admin API, room lookups (src/admin).
+    const lifecycle = services.roomLifecycle;
+    services.admin = await createAdminService({
+      db,
+      store,
+      users: services.users,
+      serverName: config.server_name,
+      clock: Date.now,
+      logger,
+      resolveAlias: (alias) => lifecycle.getAlias(alias),
+    });
     // /sync reads every stream above; one service per server (its wake index serves all listeners).
     const sync = buildSyncService(services);
     if (sync) {

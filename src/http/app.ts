@@ -91,6 +91,33 @@ import { federationStateRoutes } from './federation/state.js';
 import { federationBackfillRoutes } from './federation/backfill.js';
 import { federationMissingEventsRoutes } from './federation/missing-events.js';
 import { federationTimestampRoutes } from './federation/timestamp.js';
+import type { MembershipFederation } from '../federation/membership/index.js';
+import type { FederationQueries } from '../federation/queries/index.js';
+import { makeJoinRoutes } from './federation/make-join.js';
+import { sendJoinRoutes } from './federation/send-join.js';
+import { makeLeaveRoutes } from './federation/make-leave.js';
+import { sendLeaveRoutes } from './federation/send-leave.js';
+import { makeKnockRoutes } from './federation/make-knock.js';
+import { sendKnockRoutes } from './federation/send-knock.js';
+import { inviteRoutes } from './federation/invite.js';
+import { queryRoutes } from './federation/query.js';
+import { userRoutes } from './federation/user.js';
+import { publicRoomsRoutes } from './federation/public-rooms.js';
+import { hierarchyRoutes } from './federation/hierarchy.js';
+import { openIdRoutes } from './federation/openid.js';
+import { federationMediaRoutes } from './federation/media.js';
+import { clientHierarchyRoutes } from './client/hierarchy.js';
+import type { AdminService } from '../admin/service.js';
+import { clientAdminRoutes } from './client/admin.js';
+import { mutualRoomsRoutes } from './client/mutual-rooms.js';
+import { timestampToEventRoutes } from './client/timestamp.js';
+import { roomSummaryRoutes } from './client/room-summary.js';
+import { threepidTokenRoutes } from './client/threepid.js';
+import { legacySyncRoutes } from './client/legacy-sync.js';
+import { serverSupportRoutes } from './client/server-support.js';
+import { synapseServerRoutes } from './admin/synapse-server.js';
+import { synapseUserRoutes } from './admin/synapse-users.js';
+import { synapseRoomRoutes } from './admin/synapse-rooms.js';
 import { mediaRoutes } from './media/legacy.js';
 import { authenticatedMediaRoutes } from './client/media.js';
 
@@ -167,6 +194,11 @@ export interface AppServices {
   media?: MediaService;
   /** Server-server API (src/federation): the signed HTTPS client, the key ring; other parts add theirs. */
   federation?: FederationServices;
+  /**
+   * Account moderation (suspension, locks) and the gate every authenticated client request passes,
+   * whois, the Synapse admin API subset, mutual rooms, room summaries, timestamp lookups (src/admin).
+   */
+  admin?: AdminService;
 }
 
 /** The federation area's services; each federation part adds its own fields here. */
@@ -177,6 +209,10 @@ export interface FederationServices {
   keyRing: NotaryKeyRing;
   /** Inbound events: /send, the event-serving endpoints, the backfill client (src/federation/inbound). */
   inbound?: InboundFederation;
+  /** The membership handshakes (make, send, invite) both ways: remote joins, knocks, invites, leaves (src/federation/membership). */
+  membership?: MembershipFederation;
+  /** Directory, profile, devices, keys, public rooms, hierarchy, OpenID queries both ways (src/federation/queries). */
+  queries?: FederationQueries;
 }
 
 export interface BuildAppOptions {
@@ -242,6 +278,18 @@ const PLUGINS: Record<ResourceName, RoutePlugin[]> = {
     keyBackupRoutes,
     dehydratedDeviceRoutes,
     authenticatedMediaRoutes,
+    clientHierarchyRoutes,
+    // Admin, moderation and lookup endpoints, the Synapse admin API, deprecated reads (src/admin).
+    clientAdminRoutes,
+    mutualRoomsRoutes,
+    timestampToEventRoutes,
+    roomSummaryRoutes,
+    threepidTokenRoutes,
+    legacySyncRoutes,
+    serverSupportRoutes,
+    synapseServerRoutes,
+    synapseUserRoutes,
+    synapseRoomRoutes,
     // Keep last: its /room_keys/version placeholder steps aside for a real key-backup route.
     miscRoutes,
   ],
@@ -254,6 +302,20 @@ const PLUGINS: Record<ResourceName, RoutePlugin[]> = {
     federationBackfillRoutes,
     federationMissingEventsRoutes,
     federationTimestampRoutes,
+    // Membership handshakes and queries (src/federation/membership, src/federation/queries).
+    makeJoinRoutes,
+    sendJoinRoutes,
+    makeLeaveRoutes,
+    sendLeaveRoutes,
+    makeKnockRoutes,
+    sendKnockRoutes,
+    inviteRoutes,
+    queryRoutes,
+    userRoutes,
+    publicRoomsRoutes,
+    hierarchyRoutes,
+    openIdRoutes,
+    federationMediaRoutes,
   ],
   keys: [serverKeyRoutes, notaryRoutes],
   media: [mediaRoutes],
@@ -366,6 +428,8 @@ export function buildApp(services: AppServices, opts: BuildAppOptions = {}): Fas
 
   // Read by clientRoute() for routes declaring `rateLimit`.
   app.decorate('rateLimiter', services.rateLimiter ?? null);
+  // Read by the client auth check (src/http/client/auth.ts): locks, suspension, client addresses.
+  app.decorate('accountGate', services.admin?.gate ?? null);
 
   for (const name of RESOURCE_NAMES) {
     if (!resources.has(name)) continue;

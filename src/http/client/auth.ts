@@ -1,13 +1,19 @@
 // The access-token check for client-server routes: reads `Authorization: Bearer` or `?access_token=`,
-// resolves it through the users service, and enforces the guest rules (spec "Guest Access").
+// resolves it through the users service, enforces the guest rules (spec "Guest Access") and passes
+// the account gate (locked and suspended accounts, client addresses; src/admin/account-status.ts).
 import type { FastifyRequest } from 'fastify';
 import { MatrixError } from '../../errors.js';
 import type { Requester, UsersService } from '../../users/service.js';
+import type { AccountGate } from '../../admin/account-status.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by clientRoute() before the handler runs; undefined for unauthenticated calls. */
     requester?: Requester | undefined;
+  }
+  interface FastifyInstance {
+    /** Set by buildApp (AppServices.admin.gate); null when the app has none. */
+    accountGate: AccountGate | null;
   }
 }
 
@@ -39,8 +45,9 @@ export function extractAccessToken(req: FastifyRequest): string | undefined {
 
 /**
  * Authenticates the request per `rules`: returns the requester, or undefined for an optional route
- * called without a token. Throws 401 M_MISSING_TOKEN / M_UNKNOWN_TOKEN, and 403
- * M_GUEST_ACCESS_FORBIDDEN for guests on routes not open to them or when guest access is off.
+ * called without a token. Throws 401 M_MISSING_TOKEN / M_UNKNOWN_TOKEN, 401 M_USER_LOCKED,
+ * 403 M_USER_SUSPENDED, and 403 M_GUEST_ACCESS_FORBIDDEN for guests on routes not open to them or
+ * when guest access is off.
  */
 export async function authenticateRequest(req: FastifyRequest, users: UsersService, rules: AuthRules): Promise<Requester | undefined> {
   if (rules.mode === 'none') return undefined;
@@ -50,6 +57,18 @@ export async function authenticateRequest(req: FastifyRequest, users: UsersServi
     throw new MatrixError('M_MISSING_TOKEN', 'Missing access token', 401);
   }
   const requester = await users.authenticate(token, req.ip ?? null);
+  // Locked accounts (401 M_USER_LOCKED), restricted actions of suspended ones (403 M_USER_SUSPENDED).
+  const gate = req.server.accountGate;
+  if (gate) {
+    const ua = req.headers['user-agent'];
+    await gate.check(requester, {
+      method: req.method,
+      routeUrl: req.routeOptions.url,
+      params: (req.params ?? {}) as Record<string, string | undefined>,
+      ip: req.ip,
+      userAgent: typeof ua === 'string' ? ua : undefined,
+    });
+  }
   if (requester.isGuest && !(rules.allowGuest && users.allowGuestAccess)) {
     throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guest access not allowed', 403);
   }
