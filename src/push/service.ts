@@ -413,7 +413,8 @@ class PushServiceImpl implements PushService {
 
   private evaluateEvent(info: PersistedEventInfo): void {
     const so = info.streamOrdering;
-    if (info.outlier || info.rejectedReason !== null || info.softFailed || so === null) return;
+    // Backfilled history (federation) is old news: it notifies nobody, as in Synapse.
+    if (info.outlier || info.rejectedReason !== null || info.softFailed || info.backfilled || so === null) return;
     const ev = info.event;
     const state = this.roomStates.stateBefore(info);
     const local = state.local;

@@ -75,10 +75,19 @@ describe('backfill from other servers', () => {
     expect(await j.a.store.getCurrentStateIds(j.roomId)).toEqual(currentBefore);
     const sync = await j.a.sync(j.alice, { since, timeout: '0' });
     expect(sync.rooms?.join?.[j.roomId]?.timeline?.events ?? []).toEqual([]);
+    // Old messages notify nobody (bob's messages in a two-member room would, if they were new).
+    const full = await j.a.sync(j.alice);
+    expect(full.rooms.join[j.roomId].unread_notifications.notification_count).toBe(0);
+    const notifications = await j.a.req('GET', '/_matrix/client/v3/notifications', { token: j.alice.access_token });
+    expect(notifications.body.notifications).toEqual([]);
     // New events still come after everything.
     const later = await j.a.send(j.alice, j.roomId, 'now');
     const sync2 = await j.a.sync(j.alice, { since, timeout: '0' });
     expect(sync2.rooms.join[j.roomId].timeline.events.map((e: any) => e.event_id)).toEqual([later]);
+    const fromBob = await j.b.rooms.sendLocalEvent(j.roomId, { type: 'm.room.message', content: { msgtype: 'm.text', body: 'new' }, sender: j.bob.user_id });
+    expect((await sendTxn(j.a, { serverName: B, key: j.b.key }, [fromBob.pdu])).status).toBe(200);
+    const full2 = await j.a.sync(j.alice);
+    expect(full2.rooms.join[j.roomId].unread_notifications.notification_count).toBe(1);
     expect((await j.a.store.getEvent(later))!.event.prevEventIds).toEqual([j.joinId]);
   });
 

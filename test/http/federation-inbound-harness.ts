@@ -34,6 +34,7 @@ import { createTypingService } from '../../src/ephemeral/typing.js';
 import { createReceiptsService } from '../../src/ephemeral/receipts.js';
 import { createPresenceService } from '../../src/ephemeral/presence.js';
 import { createE2eeService } from '../../src/e2ee/service.js';
+import { createPushService } from '../../src/push/service.js';
 import type { Res, Session } from './users-harness.js';
 
 export const NOW = 1_700_000_000_000;
@@ -166,6 +167,7 @@ export async function instance(network: Network, serverName: string, o: { limits
   services.presence = presence;
   services.typing = createTypingService({ store, notifier, serverName, clock: now, timers: false });
   services.receipts = createReceiptsService({ db, store, notifier, serverName, users, clock: now });
+  services.push = createPushService({ db, store, notifier, users, serverName, receipts: services.receipts });
   const e2ee = createE2eeService({ db, store, users, serverName, notifier, clock: now });
   Object.assign(services, { e2ee, toDevice: e2ee.toDevice, deviceKeys: e2ee.deviceKeys });
   const client = network.clientFor(serverName, key);
@@ -258,6 +260,7 @@ export async function instance(network: Network, serverName: string, o: { limits
       await app.close();
       services.sync?.close();
       services.typing?.close();
+      services.push?.close();
       presence.close();
       e2ee.close();
       if (db.open) db.close();
