@@ -1,6 +1,7 @@
 // Harness for the real-client tests: an in-process homeserver on a free loopback port with a fresh
 // temp database, and matrix-js-sdk clients (registered through UIA, logged in with a password) whose
 // every HTTP request is recorded, plus bounded waits on the SDK's own events.
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -91,20 +92,31 @@ export interface RecordedRequest {
   method: string;
   /** Path without the query string. */
   path: string;
+  /** The query string's parameters. */
+  query: URLSearchParams;
   status: number;
   /** The body of error answers (status >= 400). */
   errorBody?: string;
+  /** The JSON answer of successful POST and PUT requests. */
+  responseJson?: unknown;
 }
 
-/** A fetch that records every request and its status in `log`, for "no 5xx, no unexpected 404" checks. */
-export function recordingFetch(log: RecordedRequest[]): typeof globalThis.fetch {
+/**
+ * A fetch that records every request and its status in `log` (for "no 5xx, no unexpected 404"
+ * checks) and emits 'request' on `events` after each.
+ */
+export function recordingFetch(log: RecordedRequest[], events?: EventEmitter): typeof globalThis.fetch {
   return async (input, init) => {
     const request = new Request(input, init);
     const url = new URL(request.url);
     const res = await globalThis.fetch(input, init);
-    const entry: RecordedRequest = { method: request.method, path: url.pathname, status: res.status };
+    const entry: RecordedRequest = { method: request.method, path: url.pathname, query: url.searchParams, status: res.status };
     if (res.status >= 400) entry.errorBody = await res.clone().text();
+    else if ((request.method === 'POST' || request.method === 'PUT') && res.headers.get('content-type')?.startsWith('application/json')) {
+      entry.responseJson = await res.clone().json();
+    }
     log.push(entry);
+    events?.emit('request', entry);
     return res;
   };
 }
@@ -167,6 +179,8 @@ export interface LoggedIn {
   accessToken: string;
   /** Every request this client made. */
   requests: RecordedRequest[];
+  /** Emits 'request' (a RecordedRequest) after each request. */
+  requestEvents: EventEmitter;
   /** Warnings and errors the SDK logged. */
   sdkLog: string[];
 }
@@ -176,12 +190,23 @@ export async function loginClient(
   baseUrl: string,
   user: string,
   password: string,
-  opts: { deviceDisplayName?: string; clientOpts?: Partial<ICreateClientOpts> } = {},
+  opts: {
+    deviceDisplayName?: string;
+    clientOpts?: Partial<ICreateClientOpts>;
+    /** First GET /versions and GET /login, as Element does before logging in. */
+    discover?: boolean;
+  } = {},
 ): Promise<LoggedIn> {
   const requests: RecordedRequest[] = [];
+  const requestEvents = new EventEmitter();
   const sdkLog: string[] = [];
-  const fetchFn = recordingFetch(requests);
+  const fetchFn = recordingFetch(requests, requestEvents);
   const tmp = createClient({ baseUrl, fetchFn, logger: sdkLogger(`[login ${user}]`, sdkLog) });
+  if (opts.discover) {
+    await tmp.getVersions();
+    const flows = await tmp.loginFlows();
+    if (!flows.flows.some((f) => f.type === 'm.login.password')) throw new Error(`no m.login.password login flow: ${JSON.stringify(flows)}`);
+  }
   const res = await tmp.login('m.login.password', {
     identifier: { type: 'm.id.user', user },
     password,
@@ -196,7 +221,7 @@ export async function loginClient(
     logger: sdkLogger(`[${res.user_id} ${res.device_id}]`, sdkLog),
     ...opts.clientOpts,
   });
-  return { client, userId: res.user_id, deviceId: res.device_id, accessToken: res.access_token, requests, sdkLog };
+  return { client, userId: res.user_id, deviceId: res.device_id, accessToken: res.access_token, requests, requestEvents, sdkLog };
 }
 
 /** Starts the SDK's sync loop (lazy-loaded members, as Element does) and waits until it is PREPARED. */
