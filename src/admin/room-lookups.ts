@@ -37,6 +37,8 @@ export interface RoomLookupsDeps {
   readonly serverName: string;
   readonly resolveAlias?: (alias: string) => Promise<{ room_id: string; servers: string[] }>;
   readonly remote?: RoomLookupHooks;
+  /** Rooms per mutual_rooms page (default MUTUAL_ROOMS_PAGE). */
+  readonly mutualRoomsPageSize?: number;
 }
 
 /** Rooms per mutual_rooms page. */
@@ -77,6 +79,7 @@ function allowedRoomIds(joinRulesJson: string | null): string[] {
 export function createRoomLookups(deps: RoomLookupsDeps): RoomLookups {
   let remote = deps.remote;
   const { store, admin } = deps;
+  const pageSize = deps.mutualRoomsPageSize ?? MUTUAL_ROOMS_PAGE;
 
   async function membershipOf(roomId: string, userId: string): Promise<string | undefined> {
     return (await store.getMembership(roomId, userId))?.membership;
@@ -108,10 +111,10 @@ export function createRoomLookups(deps: RoomLookupsDeps): RoomLookups {
         after = last;
       }
       // One more than a page tells whether another page follows.
-      const rooms = await admin.mutualRooms(requester.userId, userId, after, MUTUAL_ROOMS_PAGE + 1);
-      const page = rooms.slice(0, MUTUAL_ROOMS_PAGE);
+      const rooms = await admin.mutualRooms(requester.userId, userId, after, pageSize + 1);
+      const page = rooms.slice(0, pageSize);
       const out: JsonObject = { joined: page, count: await admin.mutualRoomCount(requester.userId, userId) };
-      if (rooms.length > MUTUAL_ROOMS_PAGE) out.next_batch = formatMutualToken(page[page.length - 1]!);
+      if (rooms.length > pageSize) out.next_batch = formatMutualToken(page[page.length - 1]!);
       return out;
     },
 

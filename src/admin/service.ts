@@ -40,6 +40,8 @@ export interface AdminServiceDeps {
   readonly resolveAlias?: (alias: string) => Promise<{ room_id: string; servers: string[] }>;
   /** Federation hooks for the room lookups (timestamp_to_event, remote room summaries). */
   readonly remote?: RoomLookupHooks;
+  /** Rooms per GET /mutual_rooms page (default 100). */
+  readonly mutualRoomsPageSize?: number;
 }
 
 export type AccountModerationFlag = 'suspended' | 'locked';
@@ -181,6 +183,7 @@ export async function createAdminService(deps: AdminServiceDeps): Promise<AdminS
     serverName: deps.serverName,
     ...(deps.resolveAlias ? { resolveAlias: deps.resolveAlias } : {}),
     ...(deps.remote ? { remote: deps.remote } : {}),
+    ...(deps.mutualRoomsPageSize !== undefined ? { mutualRoomsPageSize: deps.mutualRoomsPageSize } : {}),
   });
   // Whois lists the devices a user has: forget the addresses of removed devices with them.
   users.hooks.devicesRemoved.push(async (userId, deviceIds) => {
