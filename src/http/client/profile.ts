@@ -1,6 +1,7 @@
 // GET /profile/{userId}, GET|PUT|DELETE /profile/{userId}/{keyName} (client-server API "Profiles";
 // displayname, avatar_url, m.tz and custom fields of spec v1.16).
 import type { FastifyInstance } from 'fastify';
+import { isValidUserId, serverNameOf } from '../../core/ids.js';
 import type { AppServices } from '../app.js';
 import { clientRoute } from './route.js';
 
@@ -8,18 +9,22 @@ export function profileRoutes(services: AppServices) {
   return async function routes(app: FastifyInstance): Promise<void> {
     const users = services.users;
     if (!users) return;
+    // Another server's user: asked over federation (/query/profile) when it is wired.
+    const remote = (userId: string) =>
+      isValidUserId(userId) && serverNameOf(userId) !== services.config.server_name ? services.federation?.queries : undefined;
 
     clientRoute(app, users, {
       method: 'GET',
       path: '/profile/:userId',
       auth: 'none',
-      handler: async ({ params }) => users.getProfile(params.userId!),
+      handler: async ({ params }) => remote(params.userId!)?.remoteProfile(params.userId!) ?? users.getProfile(params.userId!),
     });
     clientRoute(app, users, {
       method: 'GET',
       path: '/profile/:userId/:keyName',
       auth: 'none',
-      handler: async ({ params }) => users.getProfileField(params.userId!, params.keyName!),
+      handler: async ({ params }) =>
+        remote(params.userId!)?.remoteProfile(params.userId!, params.keyName!) ?? users.getProfileField(params.userId!, params.keyName!),
     });
     // Guests may change their display name only; the service enforces the field.
     clientRoute(app, users, {

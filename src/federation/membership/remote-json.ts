@@ -1,0 +1,101 @@
+// Signed requests whose JSON answer is kept with its text (any JSON value, not only objects: the v1
+// send_join/send_leave/invite answers are `[200, {...}]` arrays), and the mapping of a failed
+// federation request to the error our client sees.
+import type { Readable } from 'node:stream';
+import { parseJson } from '../../core/json/parse.js';
+import { isJsonObject, type JsonObject, type JsonValue } from '../../core/json/types.js';
+import { MatrixError } from '../../errors.js';
+import { FederationError, type FederationClient, type FederationMethod } from '../client.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+async function readCapped(body: Readable, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    total += b.length;
+    if (total > maxBytes) {
+      body.destroy();
+      throw new RangeError(`response exceeds ${maxBytes} bytes`);
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** A signed request; a 2xx JSON answer is returned with its text. Throws FederationError otherwise. */
+export async function requestJson(
+  client: FederationClient,
+  destination: string,
+  method: FederationMethod,
+  path: string,
+  body: JsonValue | undefined,
+  o: { timeoutMs: number; maxBytes: number },
+): Promise<{ value: JsonValue; text: string }> {
+  const where = `${method} ${destination}${path.split('?')[0]}`;
+  const res = await client.requestRaw(destination, method, path, { timeoutMs: o.timeoutMs, maxBytes: o.maxBytes, ...(body !== undefined ? { body } : {}) });
+  let text: string;
+  try {
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > o.maxBytes) {
+      res.body.destroy();
+      throw new RangeError(`response of ${declared} bytes exceeds ${o.maxBytes}`);
+    }
+    text = utf8.decode(await readCapped(res.body, o.maxBytes));
+  } catch (e) {
+    throw new FederationError(destination, 0, `${where}: ${(e as Error).message}`, { cause: e });
+  }
+  let value: JsonValue | undefined;
+  try {
+    value = text.length > 0 ? parseJson(text) : undefined;
+  } catch {
+    value = undefined;
+  }
+  if (res.status < 200 || res.status >= 300) {
+    const errcode = isJsonObject(value) && typeof value.errcode === 'string' ? value.errcode : undefined;
+    const error = isJsonObject(value) && typeof value.error === 'string' ? `: ${value.error}` : '';
+    throw new FederationError(destination, res.status, `${where}: ${res.status} ${errcode ?? ''}${error}`.trim(), {
+      ...(errcode ? { errcode } : {}),
+      body: value ?? text.slice(0, 1000),
+    });
+  }
+  if (value === undefined) throw new FederationError(destination, 0, `${where}: the answer is not JSON`, { errcode: 'M_NOT_JSON' });
+  return { value, text };
+}
+
+/**
+ * The object of a v1 `[200, {...}]` answer with its text: the first element is a number, so the
+ * object's text runs from the first `{` to the last `}`.
+ */
+export function unwrapV1(value: JsonValue, text: string): { value: JsonObject; text: string } | null {
+  if (!Array.isArray(value) || value.length !== 2 || typeof value[0] !== 'number' || !isJsonObject(value[1])) return null;
+  const start = text.indexOf('{');
+  const end = text.lastIndexOf('}');
+  if (start < 0 || end < start) return null;
+  return { value: value[1], text: text.slice(start, end + 1) };
+}
+
+/** Whether a failed request means "this endpoint does not exist there" (fall back to an older one). */
+export function isUnknownEndpoint(e: unknown): boolean {
+  return e instanceof FederationError && (e.status === 404 || e.status === 405 || (e.status === 400 && e.errcode === 'M_UNRECOGNIZED')) && e.errcode !== 'M_NOT_FOUND';
+}
+
+/**
+ * The error our client sees when another server refused or failed: its 4xx answers pass through
+ * (403 M_FORBIDDEN, 404, M_INCOMPATIBLE_ROOM_VERSION...), except M_MISSING_PARAM / M_INVALID_PARAM,
+ * which the spec says become a 5xx for the client; network failures and 5xx become 502.
+ */
+export function clientErrorOf(e: unknown, what: string): MatrixError {
+  if (e instanceof MatrixError) return e;
+  if (e instanceof FederationError) {
+    const remote = isJsonObject(e.body) && typeof e.body.error === 'string' ? e.body.error : e.message;
+    if (e.status >= 400 && e.status < 500 && e.errcode !== 'M_MISSING_PARAM' && e.errcode !== 'M_INVALID_PARAM' && e.status !== 401 && e.status !== 429) {
+      const extra: Record<string, unknown> = {};
+      if (isJsonObject(e.body) && typeof e.body.room_version === 'string') extra.room_version = e.body.room_version;
+      return new MatrixError(e.errcode ?? 'M_UNKNOWN', `${what}: ${remote}`, e.status, Object.keys(extra).length > 0 ? extra : undefined);
+    }
+    return new MatrixError('M_UNKNOWN', `${what}: ${e.destination}: ${remote}`, 502);
+  }
+  return new MatrixError('M_UNKNOWN', `${what}: ${(e as Error)?.message ?? String(e)}`, 502);
+}
