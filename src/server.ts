@@ -34,6 +34,7 @@ import { createInboundFederation } from './federation/inbound/index.js';
 import { createAdminService } from './admin/service.js';
 import { createMembershipFederation, remoteRoomHooks, type PduFanout } from './federation/membership/index.js';
 import { FederationQueries } from './federation/queries/index.js';
+import { connectSenderSources, createFederationSender } from './federation/sender/index.js';
 import { createRemoteMediaFetcher } from './federation/queries/media.js';
 import { tlsOptionsFromConfig } from './federation/client.js';
 import type { E2eeFederation } from './e2ee/service.js';
@@ -256,6 +257,29 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
     const mediaFetcher = createRemoteMediaFetcher({ client: federationClient, ipPolicy: federationClient.ipPolicy, tls: tlsOptionsFromConfig(config), logger });
     media.repo.setRemoteFetcher(mediaFetcher);
     stops.push(() => void mediaFetcher.close());
+    // Outbound federation (src/federation/sender): persisted per-destination queues; its derived
+    // writer records the fan-out of each local event inside the event's own transaction. Off with
+    // Synapse's `send_federation: false`, or when no listener serves federation (peers could not
+    // fetch our keys to check what we send). Stopped before the client, so shutdown is no failure.
+    if (config.send_federation && config.listeners.some((l) => l.mounts.includes('federation'))) {
+      const sender = createFederationSender({ store, client: federationClient, serverName: config.server_name, clock: Date.now, logger });
+      const senderSources = connectSenderSources(sender, {
+        db,
+        serverName: config.server_name,
+        clock: Date.now,
+        logger,
+        typing: services.typing,
+        receipts: services.receipts,
+        presence,
+        e2eeHooks: e2eeFederation,
+        e2eeKeys: e2ee.keyStore,
+      });
+      services.federation.sender = sender;
+      stops.push(() => {
+        senderSources.disconnect();
+        void sender.close();
+      });
+    }
     stops.push(() => void federationClient.close());
     // Account moderation and the gate of every authenticated client request (locks, suspension,
     // client addresses for whois), the Synapse admin API, room lookups (src/admin).

@@ -161,6 +161,9 @@ default_room_version: ${q(DEFAULT_ROOM_VERSION)}
 # Check the TLS certificates of other servers. Only turn this off for test federations.
 federation_verify_certificates: true
 
+# Send events and EDUs to other servers (Synapse's name). With false, nothing is ever sent out.
+send_federation: true
+
 # PEM files of the certificate authorities trusted for federation, replacing the system list (as Synapse).
 #federation_custom_ca_list:
 #  - "/etc/ssl/private-ca.pem"

@@ -252,6 +252,8 @@ export const configSchema = z
       .refine((v) => getRoomVersion(v) !== undefined, { error: (iss) => `unsupported room version ${JSON.stringify(iss.input)}` })
       .default(DEFAULT_ROOM_VERSION),
     federation_verify_certificates: bool.default(true),
+    /** Synapse: send events and EDUs to other servers (false: this process never sends any). */
+    send_federation: bool.default(true),
     federation_custom_ca_list: z.array(nonEmptyString('a file path'), { error: 'expected a list of file paths' }).optional(),
     trusted_key_servers: z.array(trustedKeyServerSchema, { error: 'expected a list of {server_name: ...}' }).default([]),
     ip_range_blacklist: z.array(cidr, { error: 'expected a list of IP ranges' }).default([...DEFAULT_IP_RANGE_BLACKLIST]),

@@ -93,6 +93,7 @@ import { federationMissingEventsRoutes } from './federation/missing-events.js';
 import { federationTimestampRoutes } from './federation/timestamp.js';
 import type { MembershipFederation } from '../federation/membership/index.js';
 import type { FederationQueries } from '../federation/queries/index.js';
+import type { FederationSender } from '../federation/sender/index.js';
 import { makeJoinRoutes } from './federation/make-join.js';
 import { sendJoinRoutes } from './federation/send-join.js';
 import { makeLeaveRoutes } from './federation/make-leave.js';
@@ -213,6 +214,8 @@ export interface FederationServices {
   membership?: MembershipFederation;
   /** Directory, profile, devices, keys, public rooms, hierarchy, OpenID queries both ways (src/federation/queries). */
   queries?: FederationQueries;
+  /** Outbound PDUs and EDUs: persisted per-destination queues, transactions, backoff, catch-up (src/federation/sender). */
+  sender?: FederationSender;
 }
 
 export interface BuildAppOptions {
