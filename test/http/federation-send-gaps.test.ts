@@ -120,7 +120,7 @@ describe('PUT /send: missing prev events', () => {
   });
 
   it('the budget bounds what one pushed event may fetch', async () => {
-    const p = await pair({ missingEventsLimit: 2, maxFetchedEventsPerPdu: 2 });
+    const p = await pair({ missingEventsLimit: 2, maxFetchedEvents: 2 });
     for (let i = 0; i < 6; i++) await bobSends(p, `m${i}`);
     const last = await bobSends(p, 'last');
     const r = await push(p, [last.pdu]);

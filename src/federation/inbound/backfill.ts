@@ -106,12 +106,9 @@ export class Backfiller {
         if (r.status === 'accepted' || r.status === 'soft_failed' || r.status === 'rejected') added = true;
         else this.d.logger?.info({ server, eventId: ev.eventId, reason: r.reason }, 'backfilled event not stored');
       } catch (e) {
-        if (e instanceof GapFillError) {
-          this.d.logger?.info({ server, eventId: ev.eventId, err: e.message }, 'backfilled event not stored');
-          if (e.exhausted) break;
-          continue;
-        }
-        throw e;
+        // One event whose state cannot be had does not stop the others (they may not need it).
+        this.d.logger?.info({ server, eventId: ev.eventId, err: (e as Error).message }, 'backfilled event not stored');
+        if (e instanceof GapFillError && e.exhausted) break;
       }
     }
     return added;

@@ -20,10 +20,10 @@ import { checkPdus, type CheckedPdu, type PduCheck, type RawPdu } from './pdu-ch
 import { rawPdusOf, requestJsonText } from './remote.js';
 
 export interface InboundLimits {
-  /** Events fetched, all requests together, while handling one received PDU. */
-  readonly maxFetchedEventsPerPdu: number;
-  /** Time allowed to fill the gaps before one received PDU. */
-  readonly pduDeadlineMs: number;
+  /** Events fetched, all requests together, while handling one transaction (or one backfill). */
+  readonly maxFetchedEvents: number;
+  /** Time allowed to fill the gaps before the events of one transaction (or one backfill). */
+  readonly gapDeadlineMs: number;
   /** Timeout of each request to the remote server. */
   readonly requestTimeoutMs: number;
   /** `limit` of /get_missing_events (Synapse asks for 10). */
@@ -41,8 +41,8 @@ export interface InboundLimits {
 }
 
 export const DEFAULT_INBOUND_LIMITS: InboundLimits = {
-  maxFetchedEventsPerPdu: 20_000,
-  pduDeadlineMs: 180_000,
+  maxFetchedEvents: 20_000,
+  gapDeadlineMs: 180_000,
   requestTimeoutMs: 60_000,
   missingEventsLimit: 10,
   fetchConcurrency: 10,
@@ -63,7 +63,7 @@ export class GapFillError extends Error {
   }
 }
 
-/** What one received PDU may cost: events fetched and time. Shared by everything done for it. */
+/** What one transaction (or backfill) may cost: events fetched and time. Shared by everything done for it. */
 export class FetchBudget {
   private remaining: number;
   private readonly deadline: number;
@@ -72,8 +72,8 @@ export class FetchBudget {
     limits: InboundLimits,
     private readonly now: () => number,
   ) {
-    this.remaining = limits.maxFetchedEventsPerPdu;
-    this.deadline = now() + limits.pduDeadlineMs;
+    this.remaining = limits.maxFetchedEvents;
+    this.deadline = now() + limits.gapDeadlineMs;
   }
 
   spend(n: number): void {

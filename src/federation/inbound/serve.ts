@@ -57,6 +57,8 @@ export class EventServer {
   constructor(private readonly d: EventServerDeps) {
     const db = d.store.db;
     this.q = {
+      // Users of one server with a membership in the room: IDs ending in ":server".
+      membersOf: db.prepare<[number, number, string], string>('SELECT user_id FROM room_memberships WHERE room_nid = ? AND substr(user_id, -?) = ?').pluck(),
       tsForward: db.prepare<[number, number], { event_nid: number; origin_server_ts: number }>(
         `SELECT event_nid, origin_server_ts FROM events WHERE room_nid = ? AND origin_server_ts >= ?
            AND outlier = 0 AND rejected_reason IS NULL ORDER BY origin_server_ts ASC, event_nid ASC LIMIT 1`,
@@ -95,7 +97,9 @@ export class EventServer {
     const core = store.core;
     const withState = metas.filter((m) => !m.outlier);
     if (withState.length === 0) return metas.map(() => true);
-    const originMembers = (await store.getRoomMembers(roomId)).filter((m) => serverNameOf(m.userId) === origin).map((m) => m.userId);
+    const room = core.room(roomId)!;
+    const suffix = `:${origin}`;
+    const originMembers = this.q.membersOf.all(room.nid, suffix.length, suffix).filter((u) => serverNameOf(u) === origin);
     const keys: [string, string][] = [[HISTORY_VISIBILITY, ''], ...originMembers.map((u): [string, string] => [MEMBER, u])];
     const before = await store.getStateEntriesBefore(
       withState.map((m) => m.eventId),

@@ -12,7 +12,7 @@ import type { Store } from '../../store/index.js';
 import { serverAclAllows } from '../acl.js';
 import type { EduDispatcher } from './edus.js';
 import { eventIdOrEmpty, type RawPdu } from './pdu-checks.js';
-import { GapFillError, type EventPipeline } from './pipeline.js';
+import { GapFillError, type EventPipeline, type FetchBudget } from './pipeline.js';
 import { topLevelArrayElements } from './raw-json.js';
 import type { RoomServers } from './room-servers.js';
 
@@ -129,11 +129,14 @@ export class TransactionHandler {
     });
     const results: Record<string, JsonObject> = {};
     const rooms = [...byRoom];
+    // One budget of fetched events and time for the whole transaction: 50 PDUs each naming 20
+    // unknown prev events cannot multiply the work a peer makes us do.
+    const budget = this.d.pipeline.newBudget();
     let next = 0;
     const worker = async () => {
       while (next < rooms.length) {
         const [roomId, items] = rooms[next++]!;
-        await this.handleRoom(origin, roomId, items, results);
+        await this.handleRoom(origin, roomId, items, results, budget);
       }
     };
     await Promise.all([
@@ -144,7 +147,7 @@ export class TransactionHandler {
   }
 
   /** The PDUs of one room, in order. */
-  private async handleRoom(origin: string, roomId: string, items: readonly RawPdu[], results: Record<string, JsonObject>): Promise<void> {
+  private async handleRoom(origin: string, roomId: string, items: readonly RawPdu[], results: Record<string, JsonObject>, budget: FetchBudget): Promise<void> {
     const room = this.d.store.core.room(roomId);
     const failAll = (error: string, version: RoomVersion | undefined) => {
       for (const it of items) {
@@ -175,7 +178,7 @@ export class TransactionHandler {
         continue;
       }
       try {
-        const r = await this.d.pipeline.accept(origin, c, version, { fetchMissingEvents: true, backfilled: false, budget: this.d.pipeline.newBudget() });
+        const r = await this.d.pipeline.accept(origin, c, version, { fetchMissingEvents: true, backfilled: false, budget });
         results[c.eventId] = resultOf(r);
       } catch (e) {
         if (!(e instanceof GapFillError)) this.d.logger?.warn({ err: e, origin, eventId: c.eventId }, 'PDU failed');
