@@ -14,7 +14,9 @@ import { generateSigningKey, type SigningKey } from '../../src/core/crypto/ed255
 import { parseJson } from '../../src/core/json/parse.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../src/core/json/types.js';
 import { createE2eeService, type E2eeFederation } from '../../src/e2ee/service.js';
-import { FederationError, type FederationClient, type FederationMethod, type RawFederationResponse } from '../../src/federation/client.js';
+import { FederationError, tlsOptionsFromConfig, type FederationClient, type FederationMethod, type RawFederationResponse } from '../../src/federation/client.js';
+import { IpRangePolicy } from '../../src/federation/ip-ranges.js';
+import { createRemoteMediaFetcher } from '../../src/federation/queries/media.js';
 import { createInboundFederation } from '../../src/federation/inbound/index.js';
 import { createKeyRing } from '../../src/federation/keys.js';
 import { createMembershipFederation, remoteRoomHooks, type PduFanout } from '../../src/federation/membership/index.js';
@@ -180,6 +182,8 @@ export async function createNode(net: Network, name: string, configOverrides: Re
   roomLifecycle.setRemoteHooks(remoteRoomHooks(membership, queries));
   e2eeFederation.queryKeys = (server, deviceKeys, timeoutMs) => queries.queryKeys(server, deviceKeys, timeoutMs);
   e2eeFederation.claimKeys = (server, otks, timeoutMs) => queries.claimKeys(server, otks, timeoutMs);
+  const mediaFetcher = createRemoteMediaFetcher({ client, ipPolicy: new IpRangePolicy(config.ip_range_blacklist, config.ip_range_whitelist), tls: tlsOptionsFromConfig(config) });
+  media.repo.setRemoteFetcher(mediaFetcher);
   const services = {
     config,
     serverKeys,
@@ -238,6 +242,7 @@ export async function createNode(net: Network, name: string, configOverrides: Re
       await app.close();
       e2ee.close();
       await media.close();
+      await mediaFetcher.close();
       db.close();
       rmSync(mediaDir, { recursive: true, force: true });
     },
