@@ -1,6 +1,7 @@
 // The outbound federation sender between real server processes on loopback (HTTPS): a message on
-// A reaches B and C; typing, receipts, to-device messages and device list updates travel as EDUs; events sent while
-// B is stopped reach it after it restarts (A's persisted queue, retried after its backoff).
+// A reaches B and C; typing, receipts, to-device messages and device list updates travel as EDUs;
+// events sent while B is stopped reach it after it restarts (A's persisted queue, retried after
+// its backoff).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey } from '../../src/core/crypto/ed25519.js';
 import { deviceKeysOf, type Device } from '../http/e2ee-harness.js';
