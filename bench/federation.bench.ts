@@ -24,6 +24,7 @@ import { openDatabase } from '../src/store/db.js';
 import { createStore } from '../src/store/index.js';
 import { createNotifier } from '../src/sync/notifier.js';
 import { median, type Report } from './lib.js';
+import { fanOutLatency } from './federation-fanout.js';
 
 /** One federation figure. */
 export type FederationFigure = (report: Report) => Promise<void>;
@@ -145,7 +146,7 @@ export async function transactionThroughput(report: Report): Promise<void> {
 }
 
 /** The federation figures, in order; other federation parts append theirs. */
-export const FIGURES: FederationFigure[] = [transactionThroughput];
+export const FIGURES: FederationFigure[] = [transactionThroughput, fanOutLatency];
 
 export async function run(report: Report): Promise<void> {
   for (const figure of FIGURES) await figure(report);
