@@ -25,6 +25,7 @@ import { createStore } from '../src/store/index.js';
 import { createNotifier } from '../src/sync/notifier.js';
 import { median, type Report } from './lib.js';
 import { fanOutLatency } from './federation-fanout.js';
+import { remoteJoinOfLargeRoom } from './federation-join.js';
 
 /** One federation figure. */
 export type FederationFigure = (report: Report) => Promise<void>;
@@ -146,7 +147,7 @@ export async function transactionThroughput(report: Report): Promise<void> {
 }
 
 /** The federation figures, in order; other federation parts append theirs. */
-export const FIGURES: FederationFigure[] = [transactionThroughput, fanOutLatency];
+export const FIGURES: FederationFigure[] = [remoteJoinOfLargeRoom, transactionThroughput, fanOutLatency];
 
 export async function run(report: Report): Promise<void> {
   for (const figure of FIGURES) await figure(report);

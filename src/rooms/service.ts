@@ -149,6 +149,12 @@ export interface RoomsService {
    * sender is a remote user). 404 M_NOT_FOUND when the room has no current state here.
    */
   buildEvent(roomId: string, input: LocalEventInput): Promise<BuiltEvent>;
+  /**
+   * acceptEvent with `outlier` for a batch of events of one room, in one transaction (the state and
+   * auth chain of a room joined over federation). Each event is checked against its own auth events
+   * (step 4), which must be stored or come earlier in the batch. Results follow the input.
+   */
+  acceptOutliers(items: readonly { readonly pdu: JsonObject; readonly jsonText?: string }[], roomVersion: string | RoomVersion): Promise<AcceptResult[]>;
 }
 
 /** A state during evaluation: a stored group (null = the empty state) or a map not stored yet. */
@@ -269,6 +275,36 @@ class Rooms implements RoomsService {
       const outlier = (opts.outlier ?? false) || (opts.outOfBandMembership ?? false);
       return this.persist(ev, version, opts.jsonText ?? JSON.stringify(pdu), outlier, evaluation, opts.backfilled ?? false, opts.outOfBandMembership ?? false, opts.resetRoomState ?? false);
     });
+  }
+
+  async acceptOutliers(items: readonly { readonly pdu: JsonObject; readonly jsonText?: string }[], roomVersion: string | RoomVersion): Promise<AcceptResult[]> {
+    const version = toVersion(roomVersion);
+    // Step 1 for each, outside the room's queue.
+    const prepared = items.map((item): { ev: RoomEvent; jsonText: string } | AcceptResult => {
+      const valid = validatePdu(item.pdu, version);
+      let eventId: string;
+      try {
+        eventId = computeEventId(item.pdu, version);
+      } catch (e) {
+        return { eventId: '', status: 'dropped', reason: (e as Error).message };
+      }
+      if (!valid.ok) return { eventId, status: 'dropped', reason: valid.error };
+      return { ev: toRoomEvent(item.pdu, eventId, version), jsonText: item.jsonText ?? JSON.stringify(item.pdu) };
+    });
+    const first = prepared.find((p): p is { ev: RoomEvent; jsonText: string } => 'ev' in p);
+    if (!first) return prepared as AcceptResult[];
+    const roomId = first.ev.roomId;
+    return this.queue.run(roomId, () =>
+      this.core.inOneTransaction(() =>
+        prepared.map((p): AcceptResult => {
+          if (!('ev' in p)) return p;
+          if (p.ev.roomId !== roomId) return { eventId: p.ev.eventId, status: 'dropped', reason: `not in room ${roomId}` };
+          const evaluation = this.evaluate(p.ev, version, { outlier: true });
+          if (evaluation.kind === 'final') return evaluation.result;
+          return this.persist(p.ev, version, p.jsonText, true, evaluation);
+        }),
+      ),
+    );
   }
 
   // ---- local events ----

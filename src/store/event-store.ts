@@ -395,6 +395,20 @@ export class EventStore {
   }
 
 
+  /**
+   * Runs `fn` in one transaction: the persistEvent calls it makes become savepoints of it and commit
+   * together (a batch of outliers, e.g. the state of a room joined over federation, costs one
+   * commit). On failure everything is rolled back and the caches dropped.
+   */
+  inOneTransaction<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (e) {
+      this.clearCaches();
+      throw e;
+    }
+  }
+
   /** Creates the room row if missing (inside the persist transaction). */
   private ensureRoom(roomId: string, version: RoomVersion, now: number): RoomRow {
     const existing = this.room(roomId);

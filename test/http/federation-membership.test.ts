@@ -141,6 +141,32 @@ describe('remote joins', () => {
     expect(await B.membership(roomId, bob.user_id)).toBe('join');
   });
 
+  it('an event of the answer that its own auth events do not allow is stored rejected and left out of the state', async () => {
+    const { net, A, B } = await pair();
+    const alice = await A.register('alice');
+    const bob = await B.register('bob');
+    const roomId = await A.createRoom(alice, { preset: 'public_chat', name: 'Real name' });
+    let forgedId = '';
+    net.transform = (r, text) => {
+      if (!r.path.startsWith('/_matrix/federation/v2/send_join/')) return text;
+      const body = JSON.parse(text) as JsonObject;
+      const state = body.state as JsonObject[];
+      const i = state.findIndex((e) => e.type === 'm.room.name');
+      // Properly signed by a.test, but its sender is not in the room.
+      const { signatures: _s, hashes: _h, ...rest } = state[i]!;
+      const forged = hashAndSignEvent({ ...rest, sender: '@mallory:a.test', content: { name: 'Mallory was here' } }, 'a.test', A.key, requireRoomVersion('12'));
+      forgedId = computeEventId(forged, requireRoomVersion('12'));
+      state[i] = forged;
+      return JSON.stringify(body);
+    };
+    const r = await B.req('POST', `${V3}/join/${enc(roomId)}?via=a.test`, { token: bob.access_token, body: {} });
+    expect(r.status).toBe(200);
+    expect(await B.services.store.getCurrentStateEvent(roomId, 'm.room.name', '')).toBeUndefined();
+    const stored = await B.services.store.getEvent(forgedId);
+    expect(stored?.rejectedReason).toMatch(/auth events/);
+    expect(await B.membership(roomId, bob.user_id)).toBe('join');
+  });
+
   it('a forged create event in the answer fails the join and nothing is stored', async () => {
     const { net, A, B } = await pair();
     const alice = await A.register('alice');

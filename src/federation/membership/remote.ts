@@ -211,14 +211,15 @@ export class RemoteMembership {
     // Step 4 for each event, auth events first; rejected ones stay out of the state.
     const ordered = authOrder([...checked.unique.values()], version);
     const usable = new Set<string>();
-    for (const c of ordered) {
-      const r = await this.d.rooms.acceptEvent(c.pdu, version, { outlier: true, jsonText: c.jsonText });
+    const results = await this.d.rooms.acceptOutliers(ordered, version);
+    results.forEach((r, i) => {
+      const c = ordered[i]!;
       if (r.status === 'accepted') usable.add(c.eventId);
       else {
         dropped++;
         this.d.logger?.info({ server, roomId, eventId: c.eventId, status: r.status, reason: 'reason' in r ? r.reason : '' }, 'send_join event not used');
       }
-    }
+    });
     const stateBefore = new Map<string, string>();
     for (const id of stateIds) {
       if (!usable.has(id)) continue;
