@@ -271,6 +271,7 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
         typing: services.typing,
         receipts: services.receipts,
         presence,
+        store,
         e2eeHooks: e2eeFederation,
         e2eeKeys: e2ee.keyStore,
       });

@@ -161,6 +161,30 @@ describe('ephemeral EDUs', () => {
     // remote2 shares no room with them.
     expect(h.client.edusDeliveredTo(REMOTE2, 'm.presence')).toEqual([]);
   });
+
+  it("sends our users' presence to a server whose first user joins, and a joining user's presence to the room's servers", async () => {
+    h = await senderHarness();
+    await h.account('alice');
+    await h.account('dave');
+    await h.presence.setPresence(alice, alice, { presence: 'online', status_msg: 'around' });
+    await h.presence.setPresence(dave, dave, { presence: 'unavailable' });
+    const roomId = await h.room(alice);
+    await settle(h);
+    await h.remoteJoin(roomId, bob);
+    await until(() => h!.client.edusDeliveredTo(REMOTE1, 'm.presence').length > 0);
+    const first = h.client.edusDeliveredTo(REMOTE1, 'm.presence').flatMap((e) => e.content.push as JsonObject[]);
+    expect(first.map((p) => p.user_id)).toEqual([alice]);
+    expect(first[0]).toMatchObject({ presence: 'online', status_msg: 'around', currently_active: true });
+    // A second user of the same server: nothing new to tell it.
+    await h.remoteJoin(roomId, `@bob2:${REMOTE1}`);
+    await settle(h);
+    expect(h.client.edusDeliveredTo(REMOTE1, 'm.presence')).toHaveLength(1);
+    // A local user joins: remote1 hears of them.
+    await h.state(roomId, dave, 'm.room.member', { membership: 'join' }, dave);
+    await until(() => h!.client.edusDeliveredTo(REMOTE1, 'm.presence').some((e) => (e.content.push as JsonObject[]).some((p) => p.user_id === dave)));
+    const daves = h.client.edusDeliveredTo(REMOTE1, 'm.presence').flatMap((e) => e.content.push as JsonObject[]).filter((p) => p.user_id === dave);
+    expect(daves[0]).toMatchObject({ presence: 'unavailable', currently_active: false });
+  });
 });
 
 describe('E2EE EDUs', () => {

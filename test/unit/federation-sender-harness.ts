@@ -177,7 +177,7 @@ export async function senderHarness(opts: SenderHarnessOptions = {}): Promise<Se
     backoff: { initialMs: 30, maxMs: 240, jitter: 0 },
     ...opts.senderOptions,
   });
-  const sources = connectSenderSources(sender, { db, serverName: LOCAL, typing, receipts, presence, e2eeHooks, e2eeKeys: e2ee.keyStore });
+  const sources = connectSenderSources(sender, { db, store, serverName: LOCAL, typing, receipts, presence, e2eeHooks, e2eeKeys: e2ee.keyStore });
 
   async function account(localpart: string): Promise<Requester> {
     const userId = `@${localpart}:${LOCAL}`;

@@ -5,7 +5,10 @@ import type { PresenceService } from '../../ephemeral/presence.js';
 import type { ReceiptsService } from '../../ephemeral/receipts.js';
 import type { TypingService } from '../../ephemeral/typing.js';
 import { REMOTE_TYPING_TIMEOUT_MS } from '../../ephemeral/typing.js';
+import { serverNameOf } from '../../core/ids.js';
+import type { JsonObject } from '../../core/json/types.js';
 import type { Database } from '../../store/db.js';
+import type { PersistedEventInfo, Store } from '../../store/index.js';
 import { createStreamCounters } from '../../users/streams.js';
 import { DeviceListAnnouncer, type DeviceKeysReader } from './device-lists.js';
 import { toDeviceEdu, typingEdu } from './edus.js';
@@ -25,7 +28,12 @@ export interface SenderSourcesDeps {
   readonly logger?: SenderLogger;
   readonly typing?: Pick<TypingService, 'onOutbound'> | undefined;
   readonly receipts?: Pick<ReceiptsService, 'onOutbound'> | undefined;
-  readonly presence?: Pick<PresenceService, 'onOutbound'> | undefined;
+  readonly presence?: Pick<PresenceService, 'onOutbound' | 'presenceSince'> | undefined;
+  /**
+   * The room store: with it and `presence`, a server whose first user joins a room gets the
+   * presence of our users there, and a local user joining a room is announced to its servers.
+   */
+  readonly store?: Store | undefined;
   /**
    * The hook object the E2EE service was built with (`createE2eeService({federation})`): its
    * `sendToDevice` and `localDeviceListChanged` are set here.
@@ -85,6 +93,54 @@ export function connectSenderSources(sender: FederationSender, deps: SenderSourc
     };
     list.push(l);
     undo.push(() => removeFrom(list, l));
+  }
+
+  if (deps.presence && deps.store) {
+    const presence = deps.presence;
+    const store = deps.store;
+    let active = true;
+    let pending: { roomId: string; userId: string }[] = [];
+    /** The federation form of users' current presence (offline users are left out). */
+    const pushesOf = (userIds: string[]): JsonObject[] =>
+      presence.presenceSince(userIds, 0).map((e) => {
+        const content = e.content as JsonObject;
+        return { ...content, user_id: e.sender as string, currently_active: content.currently_active === true };
+      });
+    const flush = async (joins: { roomId: string; userId: string }[]) => {
+      for (const { roomId, userId } of joins) {
+        const server = serverNameOf(userId);
+        if (server === undefined) continue;
+        if (server === deps.serverName) {
+          // A local user joined: their presence goes to the room's other servers.
+          const pushes = pushesOf([userId]);
+          for (const dest of sender.roomDestinations(roomId)) for (const p of pushes) sender.enqueuePresence(dest, p);
+          continue;
+        }
+        // A remote user joined: if they are the first of their server here, that server learns the
+        // presence of our users in the room (as Synapse does for newly joined hosts).
+        const members = await store.getRoomMembers(roomId, 'join');
+        if (members.filter((m) => serverNameOf(m.userId) === server).length !== 1) continue;
+        const ours = members.map((m) => m.userId).filter((u) => serverNameOf(u) === deps.serverName);
+        for (const p of pushesOf(ours)) sender.enqueuePresence(server, p);
+      }
+    };
+    store.core.addDerivedWriter((info: PersistedEventInfo) => {
+      const ev = info.event;
+      if (!active || ev.type !== 'm.room.member' || ev.stateKey === undefined || ev.content.membership !== 'join') return;
+      if (info.outlier || info.backfilled || info.rejectedReason !== null || info.softFailed) return;
+      if (pending.length === 0) {
+        // After the event's transaction has committed.
+        setImmediate(() => {
+          const joins = pending;
+          pending = [];
+          if (active) flush(joins).catch((err: unknown) => deps.logger?.warn({ err }, 'presence for joined servers not queued'));
+        });
+      }
+      pending.push({ roomId: info.roomId, userId: ev.stateKey });
+    });
+    undo.push(() => {
+      active = false;
+    });
   }
 
   let deviceLists: DeviceListAnnouncer | undefined;
