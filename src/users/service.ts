@@ -818,6 +818,8 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
           'm.3pid_changes': { enabled: false },
           'm.get_login_token': { enabled: false },
           'm.profile_fields': profileFields,
+          // Spec v1.18: what the account moderation API (suspend/lock) lets this user do; admins only.
+          'm.account_moderation': { suspend: requester.isAdmin, lock: requester.isAdmin },
         },
       };
     },

@@ -125,6 +125,7 @@ describe('capabilities', () => {
     expect(caps['m.3pid_changes']).toEqual({ enabled: false });
     expect(caps['m.get_login_token']).toEqual({ enabled: false });
     expect(caps['m.profile_fields']).toEqual({ enabled: true });
+    expect(caps['m.account_moderation']).toEqual({ suspend: false, lock: false });
     expect((await h.req('GET', `${R0}/capabilities`)).status).toBe(401);
   });
 
