@@ -32,6 +32,8 @@ interface Fixture {
   clock: { now: number };
   rooms: RoomsService;
   handled: { origin: string; params: Record<string, string>; query: Record<string, string | undefined>; body: unknown }[];
+  /** wake() calls on the outbound sender: an authenticated request resets its origin's backoff. */
+  wakes: { destination: string; resetBackoff: boolean }[];
 }
 
 let fx: Fixture;
@@ -60,7 +62,11 @@ async function build(): Promise<Fixture> {
   const keyRing = createKeyRing({ db, client: fakeClient, config, serverName: US, serverKeys, clock: () => clock.now });
   const store = createStore(db);
   const rooms = createRoomsService({ store, serverName: US, signingKey: serverKeys.current, clock: () => clock.now });
-  const services: AppServices = { config, serverKeys, clock: () => clock.now, store, rooms, federation: { client: fakeClient, keyRing } };
+  const wakes: Fixture['wakes'] = [];
+  const sender = {
+    wake: (destination: string, o?: { resetBackoff?: boolean }) => void wakes.push({ destination, resetBackoff: o?.resetBackoff ?? false }),
+  } as unknown as NonNullable<NonNullable<AppServices['federation']>['sender']>;
+  const services: AppServices = { config, serverKeys, clock: () => clock.now, store, rooms, federation: { client: fakeClient, keyRing, sender } };
   const app = buildApp(services);
   const handled: Fixture['handled'] = [];
   void app.register(async (a) => {
@@ -83,7 +89,7 @@ async function build(): Promise<Fixture> {
     federationRoute(a, services, { method: 'GET', path: '/v1/public', auth: 'none', handler: async ({ origin }) => ({ origin }) });
   });
   await app.ready();
-  return { app, db, originKey, originKeys, keyFetches, clock, rooms, handled };
+  return { app, db, originKey, originKeys, keyFetches, clock, rooms, handled, wakes };
 }
 
 beforeEach(async () => {
@@ -153,6 +159,15 @@ describe('federation request authentication', () => {
     const r = await call('PUT', url, signed('PUT', url, body), body);
     expect(r.status).toBe(200);
     expect(fx.handled[0]?.body).toEqual(body);
+  });
+
+  it('wakes the outbound queue of an authenticated origin with its backoff reset, and of no one else', async () => {
+    const url = '/_matrix/federation/v1/test/x';
+    expect((await call('GET', url)).status).toBe(401);
+    expect((await call('GET', url, signed('GET', url, undefined, { signedUri: '/other' }))).status).toBe(401);
+    expect(fx.wakes).toEqual([]);
+    expect((await call('GET', url, signed('GET', url))).status).toBe(200);
+    expect(fx.wakes).toEqual([{ destination: ORIGIN, resetBackoff: true }]);
   });
 
   it('caches the origin key: a second request fetches nothing', async () => {

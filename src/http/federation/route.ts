@@ -152,6 +152,9 @@ export function federationRoute(app: FastifyInstance, services: AppServices, spe
         clock(),
       );
       req.federationOrigin = origin;
+      // The origin is reachable again: retry anything queued for it now rather than after its
+      // backoff (as Synapse resets retry timings on any authenticated request from a server).
+      services.federation?.sender?.wake(origin, { resetBackoff: true });
       if (spec.roomIdParam) {
         const roomId = (req.params as Record<string, string> | undefined)?.[spec.roomIdParam];
         if (roomId) await checkServerAcl(services.store, roomId, origin);
