@@ -3,7 +3,7 @@
 // actions (spec "Account suspension", MSC3823), and the connection is recorded for whois.
 // The flags live in memory (loaded at start, changed only through this module), so the check is a
 // set lookup per request.
-import { LRUCache } from 'lru-cache';
+import { createLru } from '../core/lru.js';
 import { MatrixError } from '../errors.js';
 import type { AdminStore } from './store.js';
 
@@ -101,7 +101,7 @@ export class AccountGate {
   /** Users deactivated through the admin API while this process runs: their tokens stop at once. */
   private readonly deactivated = new Set<number>();
   /** Last write per (token, address, user agent). */
-  private readonly lastIpWrite = new LRUCache<string, number>({ max: 50_000 });
+  private readonly lastIpWrite = createLru<string, number>(50_000);
   private readonly interval: number;
 
   constructor(private readonly deps: AccountGateDeps) {

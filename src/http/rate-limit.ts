@@ -3,7 +3,8 @@
 // declaring `rateLimit`. Exceeding one answers 429 M_LIMIT_EXCEEDED with retry_after_ms and
 // Retry-After.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { createLru } from '../core/lru.js';
 import { MatrixError, isMatrixError } from '../errors.js';
 import { isJsonObject } from '../core/json/types.js';
 import type { RateLimitedAction } from './client/route.js';
@@ -30,7 +31,7 @@ export class LeakyBuckets {
     maxKeys = 100_000,
   ) {
     // Least-recently-used keys go first when full; an evicted key has usually drained already.
-    this.levels = new LRUCache({ max: maxKeys });
+    this.levels = createLru(maxKeys);
   }
 
   private levelAt(key: string, t: number): number {

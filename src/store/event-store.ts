@@ -1,6 +1,6 @@
 // The synchronous core of the room store: event rows, edges, rooms, current state, and persistEvent.
 // Only rooms/ calls the writing function; everything else reads through src/store/index.ts.
-import { LRUCache } from 'lru-cache';
+import { createLru } from '../core/lru.js';
 import type { Transaction } from 'better-sqlite3';
 import type { Database } from './db.js';
 import { Interning } from './interning.js';
@@ -119,11 +119,11 @@ export type DerivedWriter = (info: PersistedEventInfo) => void;
 export class EventStore {
   readonly ids: Interning;
   readonly groups: StateGroups;
-  private readonly roomsById = new LRUCache<string, RoomRow>({ max: 50_000 });
-  private readonly roomsByNid = new LRUCache<number, RoomRow>({ max: 50_000 });
-  private readonly meta = new LRUCache<number, EventMeta>({ max: 100_000 });
-  private readonly parsed = new LRUCache<number, RoomEvent>({ max: 10_000 });
-  private readonly authChains = new LRUCache<number, readonly number[]>({ max: 100_000 });
+  private readonly roomsById = createLru<string, RoomRow>(50_000);
+  private readonly roomsByNid = createLru<number, RoomRow>(50_000);
+  private readonly meta = createLru<number, EventMeta>(100_000);
+  private readonly parsed = createLru<number, RoomEvent>(10_000);
+  private readonly authChains = createLru<number, readonly number[]>(100_000);
   private maxStream: number;
   /** The lowest stream ordering (0 until backfilled history, which counts down from -1). */
   private minStream: number;

@@ -1,5 +1,5 @@
 // Interns event IDs and (type, state_key) pairs as integers ("nids") with bounded in-memory caches.
-import { LRUCache } from 'lru-cache';
+import { createLru } from '../core/lru.js';
 import type { Database } from './db.js';
 import { splitStateTuple, stateTuple, type StateKeyTuple } from '../core/events/event.js';
 
@@ -10,10 +10,10 @@ import { splitStateTuple, stateTuple, type StateKeyTuple } from '../core/events/
  * are cleared (a nid handed out inside it no longer exists).
  */
 export class Interning {
-  private readonly eventNidById = new LRUCache<string, number>({ max: 100_000 });
-  private readonly eventIdByNid = new LRUCache<number, string>({ max: 100_000 });
-  private readonly keyNidByTuple = new LRUCache<string, number>({ max: 100_000 });
-  private readonly tupleByKeyNid = new LRUCache<number, string>({ max: 100_000 });
+  private readonly eventNidById = createLru<string, number>(100_000);
+  private readonly eventIdByNid = createLru<number, string>(100_000);
+  private readonly keyNidByTuple = createLru<string, number>(100_000);
+  private readonly tupleByKeyNid = createLru<number, string>(100_000);
 
   private readonly selEventNid;
   private readonly insEventId;

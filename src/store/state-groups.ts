@@ -1,5 +1,6 @@
 // State snapshots ("state groups"): each stored as a delta against an ancestor with a bounded chain.
 import { LRUCache } from 'lru-cache';
+import { createLru } from '../core/lru.js';
 import type { Database } from './db.js';
 import { encodeStateDelta, forEachInStateDelta } from './delta-codec.js';
 
@@ -38,7 +39,7 @@ export function baseSeqFor(seq: number): number {
 }
 
 export class StateGroups {
-  private readonly rows = new LRUCache<number, GroupRow>({ max: 100_000 });
+  private readonly rows = createLru<number, GroupRow>(100_000);
   /** Fully materialised states, bounded by their total number of entries. */
   private readonly full = new LRUCache<number, Map<number, number>>({
     maxSize: 500_000,

@@ -1,6 +1,6 @@
 // /sync assembly (spec client-server "Syncing", GET /sync): initial and incremental syncs built from
 // each stream's range since the client's token, and long-polling woken by the notifier.
-import { LRUCache } from 'lru-cache';
+import { createLru } from '../core/lru.js';
 import { MatrixError } from '../errors.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../core/json/types.js';
 import { parseJson, JsonParseError } from '../core/json/parse.js';
@@ -137,10 +137,10 @@ class Sync implements SyncService {
   private readonly hub: WakeHub;
   private readonly now: () => number;
   /** Lazy-loaded members sent to each device per room: sender -> (member event, events position of that response). */
-  private readonly sentMembers = new LRUCache<string, Map<string, { eventId: string; pos: number }>>({ max: 20_000 });
+  private readonly sentMembers = createLru<string, Map<string, { eventId: string; pos: number }>>(20_000);
   /** Bumped on each initial sync of a device, which forgets what was sent before. */
-  private readonly lazyGenerations = new LRUCache<string, number>({ max: 50_000 });
-  private readonly sharing = new LRUCache<string, { pos: number; users: string[] }>({ max: 10_000 });
+  private readonly lazyGenerations = createLru<string, number>(50_000);
+  private readonly sharing = createLru<string, { pos: number; users: string[] }>(10_000);
   private readonly closeController = new AbortController();
   private readonly offAccountData: (() => void) | undefined;
 

@@ -1,6 +1,6 @@
 // The users service: accounts, login sessions and tokens, devices, UIA, profiles, account data,
 // room tags and filters. HTTP routes call one function each; rules and checks live here.
-import { LRUCache } from 'lru-cache';
+import { createLru } from '../core/lru.js';
 import { MatrixError } from '../errors.js';
 import { canonicalJson } from '../core/json/canonical.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../core/json/types.js';
@@ -301,7 +301,7 @@ export function createUsersService(opts: CreateUsersServiceDeps): UsersService {
   const allowGuestAccess = opts.allowGuestAccess ?? false;
   const uia = createUiaManager({ clock });
   const nonces: NonceStore = createNonceStore(clock);
-  const tokenCache = new LRUCache<string, CachedToken>({ max: opts.tokenCacheSize ?? 10_000 });
+  const tokenCache = createLru<string, CachedToken>(opts.tokenCacheSize ?? 10_000);
   const hooks: UsersHooks = { profileChanged: [], devicesRemoved: [], devicesChanged: [], userDeactivated: [], accountDataChanged: [] };
   const onHookError = opts.onHookError ?? ((hook, err) => console.error(`users hook ${hook} failed`, err));
 

@@ -1,7 +1,7 @@
 // Ed25519 signing keys and signature checks on node:crypto (OpenSSL), with raw 32-byte seeds and
 // public keys in unpadded base64 as Matrix exchanges them (appendices#signing-json).
 import { createPrivateKey, createPublicKey, randomBytes, randomInt, sign, verify, type KeyObject } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { createLru } from '../lru.js';
 import { decodeBase64, encodeBase64 } from '../json/base64.js';
 
 export interface SigningKey {
@@ -119,7 +119,7 @@ export function generateSigningKey(version?: string): SigningKey {
 
 // Public KeyObjects of remote servers, keyed by their base64 text. Building one costs about as much
 // as a verification, and the same few thousand server keys verify almost every event.
-const publicKeyCache = new LRUCache<string, KeyObject>({ max: 10_000 });
+const publicKeyCache = createLru<string, KeyObject>(10_000);
 
 /** The KeyObject for a base64 Ed25519 public key, or null if it is not 32 bytes of base64. */
 function publicKeyObject(publicKey: string): KeyObject | null {

@@ -1,7 +1,7 @@
 // Which servers are in a room (have a joined member in its current state), cached per room until
 // its current state changes: the federation endpoints' "is the origin in the room" check, /send's
 // "are we in the room" check, and the servers backfill asks.
-import { LRUCache } from 'lru-cache';
+import { createLru } from '../../core/lru.js';
 import { serverNameOf } from '../../core/ids.js';
 import type { Store } from '../../store/index.js';
 
@@ -12,7 +12,7 @@ interface Entry {
 }
 
 export class RoomServers {
-  private readonly cache = new LRUCache<number, Entry>({ max: 10_000 });
+  private readonly cache = createLru<number, Entry>(10_000);
   private readonly joined;
 
   constructor(private readonly store: Store) {
