@@ -4,12 +4,23 @@
 // wrappers because it is maintained, streams images in tiles (low memory on large inputs), refuses
 // images above a pixel limit before decoding them, and sharp ships it prebuilt.
 import { open } from 'node:fs/promises';
-import sharp from 'sharp';
+import type sharpModule from 'sharp';
 import { croppedSize, scaledSize, type ImageFormat, type SourceImage, type ThumbnailSpec, ANIMATED_THUMBNAIL_TYPE } from './thumbnail-plan.js';
 
-// libvips keeps recently opened input files open by default; media files are read once, and an
-// open descriptor would keep a deleted file's space in use.
-sharp.cache({ files: 0 });
+let loadingSharp: Promise<typeof sharpModule> | undefined;
+
+/**
+ * sharp, loaded on the first image rather than at start: libvips adds ~10 MB to the resident
+ * memory of a server that may never thumbnail anything.
+ */
+function loadSharp(): Promise<typeof sharpModule> {
+  return (loadingSharp ??= import('sharp').then(({ default: sharp }) => {
+    // libvips keeps recently opened input files open by default; media files are read once, and an
+    // open descriptor would keep a deleted file's space in use.
+    sharp.cache({ files: 0 });
+    return sharp;
+  }));
+}
 
 /** The format of an image by its first bytes, or undefined when it is none we decode. */
 export function sniffImageFormat(head: Uint8Array): ImageFormat | undefined {
@@ -51,6 +62,7 @@ async function readHead(path: string, n: number): Promise<Uint8Array> {
 export async function probeImage(path: string): Promise<SourceImage | undefined> {
   const format = sniffImageFormat(await readHead(path, 16));
   if (!format) return undefined;
+  const sharp = await loadSharp();
   try {
     const m = await sharp(path, { limitInputPixels: false, animated: true }).metadata();
     if (m.format !== format) return undefined;
@@ -78,6 +90,7 @@ export interface RenderOptions {
 export async function renderThumbnail(path: string, src: SourceImage, spec: ThumbnailSpec, opts: RenderOptions): Promise<Buffer> {
   const animated = spec.type === ANIMATED_THUMBNAIL_TYPE && src.frames > 1 && src.width * src.height * src.frames <= opts.maxPixels;
   const size = spec.method === 'crop' ? croppedSize(src.width, src.height, spec.width, spec.height) : scaledSize(src.width, src.height, spec.width, spec.height);
+  const sharp = await loadSharp();
   let img = sharp(path, {
     limitInputPixels: animated ? src.width * src.height * src.frames : opts.maxPixels,
     animated,
