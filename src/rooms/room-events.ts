@@ -43,8 +43,11 @@ export interface EventRequester extends TxnRequester {
 /**
  * Federation hook: fetch older events of a room from other servers (backfill) when local history
  * runs out before `before`. Resolves true when events were added. Set by the federation layer.
+ * With `holesAbove`, only a hole in our copy of history deeper than that depth (and at or above
+ * `before`) is filled, e.g. what a server missed while it was down; without such a hole the hook
+ * asks no one and resolves false.
  */
-export type BackfillHook = (roomId: string, before: TopologicalPosition, limit: number) => Promise<boolean>;
+export type BackfillHook = (roomId: string, before: TopologicalPosition, limit: number, opts?: { holesAbove?: number }) => Promise<boolean>;
 
 export interface RoomEventsDeps {
   readonly store: Store;
@@ -612,6 +615,13 @@ class RoomEvents implements RoomEventsService {
     }
 
     let page = await this.scan(r.userId, roomId, from, q.dir, q.limit, q.filter, to);
+    if (q.dir === 'b' && page.last && this.deps.backfill && (await this.historyFromElsewhere(roomId))) {
+      // A hole inside the page just read (events we missed, e.g. while down): fill it, read again.
+      const top = from ?? { depth: Number.MAX_SAFE_INTEGER, streamOrdering: Number.MAX_SAFE_INTEGER };
+      if (await this.deps.backfill(roomId, top, q.limit, { holesAbove: page.last.depth })) {
+        page = await this.scan(r.userId, roomId, from, q.dir, q.limit, q.filter, to);
+      }
+    }
     if (q.dir === 'b' && page.exhausted && !to && page.events.length < q.limit && this.deps.backfill && !(await this.hasWholeHistory(roomId))) {
       // Local history ran out: the federation layer may fetch older events, then read again.
       const oldest = page.last ?? from ?? { depth: Number.MAX_SAFE_INTEGER, streamOrdering: Number.MAX_SAFE_INTEGER };
@@ -639,6 +649,15 @@ class RoomEvents implements RoomEventsService {
   private async hasWholeHistory(roomId: string): Promise<boolean> {
     const create = await this.store.getCurrentStateEvent(roomId, CREATE, '');
     return create !== undefined && !create.outlier && create.streamOrdering !== null;
+  }
+
+  /**
+   * Whether our copy of the room's history came from other servers (its create event an outlier or
+   * backfilled): only then can it have holes to fill. A room created here has none.
+   */
+  private async historyFromElsewhere(roomId: string): Promise<boolean> {
+    const create = await this.store.getCurrentStateEvent(roomId, CREATE, '');
+    return create === undefined || create.outlier || create.streamOrdering === null || create.streamOrdering < 0;
   }
 
   // ---- relations and threads ----

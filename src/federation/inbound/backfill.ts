@@ -42,10 +42,10 @@ export class Backfiller {
   constructor(private readonly d: BackfillDeps) {}
 
   /** The /messages hook (rooms/room-events.ts BackfillHook): true when events were added. */
-  backfill(roomId: string, before: TopologicalPosition, limit: number): Promise<boolean> {
+  backfill(roomId: string, before: TopologicalPosition, limit: number, opts: { holesAbove?: number } = {}): Promise<boolean> {
     const running = this.running.get(roomId);
     if (running) return running;
-    const p = this.run(roomId, before, limit)
+    const p = this.run(roomId, before, limit, opts.holesAbove)
       .catch((err) => {
         this.d.logger?.warn({ err, roomId }, 'backfill failed');
         return false;
@@ -55,10 +55,14 @@ export class Backfiller {
     return p;
   }
 
-  private async run(roomId: string, before: TopologicalPosition, limit: number): Promise<boolean> {
+  private async run(roomId: string, before: TopologicalPosition, limit: number, holesAbove: number | undefined): Promise<boolean> {
     const room = this.d.store.core.room(roomId);
     if (!room) return false;
-    const seeds = this.d.extremities.list(roomId, before.depth, MAX_SEEDS).map((e) => e.eventId);
+    // With `holesAbove`: only extremities inside (holesAbove, before.depth], a hole in the middle.
+    const seeds = this.d.extremities
+      .list(roomId, before.depth, MAX_SEEDS)
+      .filter((e) => holesAbove === undefined || (e.depth > holesAbove && e.depth <= before.depth))
+      .map((e) => e.eventId);
     if (seeds.length === 0) return false;
     const servers = [...this.d.roomServers.joinedServers(roomId)]
       .filter(([s]) => s !== this.d.serverName)

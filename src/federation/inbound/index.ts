@@ -82,5 +82,5 @@ export function createInboundFederation(deps: InboundFederationDeps): InboundFed
     maxResponseBytes: limits.maxResponseBytes,
     logger: deps.logger,
   });
-  return { transactions, events, pipeline, edus, backfill: (roomId, before, limit) => backfiller.backfill(roomId, before, limit) };
+  return { transactions, events, pipeline, edus, backfill: (roomId, before, limit, opts) => backfiller.backfill(roomId, before, limit, opts) };
 }

@@ -36,7 +36,7 @@ export function roomEventsOf(services: AppServices): RoomEventsService | undefin
         validateCanonicalAlias: (roomId, content) => validateCanonicalAlias(services, roomId, content),
         isRoomForgotten: (userId, roomId) => isRoomForgotten(services, userId, roomId),
         // Federation backfill when local history runs out (read when called, like the above).
-        backfill: async (roomId, before, limit) => (await services.federation?.inbound?.backfill(roomId, before, limit)) ?? false,
+        backfill: async (roomId, before, limit, opts) => (await services.federation?.inbound?.backfill(roomId, before, limit, opts)) ?? false,
       });
     }
     built.set(services, s);
