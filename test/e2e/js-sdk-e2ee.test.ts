@@ -131,6 +131,31 @@ describe('end-to-end encryption with the Rust crypto', () => {
     expect(JSON.stringify(rawEvent)).not.toContain('secret from bob');
   });
 
+  it('encryption turned on later with an m.room.encryption state event: the next messages are encrypted and decrypted', async () => {
+    const plainRoom = (await bob.client.createRoom({ invite: [alice.userId] })).room_id;
+    await waitUntil(alice.client, [ClientEvent.Room, RoomEvent.MyMembership], () => alice.client.getRoom(plainRoom)?.getMyMembership() === 'invite', 'alice to see the invite');
+    await alice.client.joinRoom(plainRoom);
+    await waitUntil(bob.client, [ClientEvent.Sync], () => bob.client.getRoom(plainRoom)?.getMember(alice.userId)?.membership === 'join', "bob to see alice's join");
+    expect(await bob.client.getCrypto()!.isEncryptionEnabledInRoom(plainRoom)).toBe(false);
+
+    await bob.client.sendStateEvent(plainRoom, EventType.RoomEncryption, { algorithm: 'm.megolm.v1.aes-sha2' } as never, '');
+    await waitUntil(alice.client, [ClientEvent.Sync], async () => await alice.client.getCrypto()!.isEncryptionEnabledInRoom(plainRoom), 'alice to see encryption enabled');
+    await waitUntil(bob.client, [ClientEvent.Sync], async () => await bob.client.getCrypto()!.isEncryptionEnabledInRoom(plainRoom), 'bob to see encryption enabled');
+
+    const sent = await bob.client.sendTextMessage(plainRoom, 'encrypted from now on');
+    const onAlice = await waitUntil(
+      alice.client,
+      [RoomEvent.Timeline, MatrixEventEvent.Decrypted],
+      () => {
+        const ev = alice.client.getRoom(plainRoom)?.findEventById(sent.event_id);
+        return ev && !ev.isBeingDecrypted() && !ev.isDecryptionFailure() && ev.getClearContent() ? ev : undefined;
+      },
+      "alice to decrypt bob's first encrypted message",
+    );
+    expect(onAlice.getWireType()).toBe(EventType.RoomMessageEncrypted);
+    expect(onAlice.getContent().body).toBe('encrypted from now on');
+  });
+
   it('cross-signing bootstrap, then a reset through UIA with the password stage; bob sees her keys', async () => {
     const crypto = alice.client.getCrypto()!;
     expect(await crypto.isCrossSigningReady()).toBe(false);
