@@ -148,6 +148,10 @@ describe('two matrix-js-sdk clients in one room', () => {
     );
     expect(replaced.getContent().body).toBe('typo');
     expect(replaced.getOriginalContent().body).toBe('tpyo');
+    // Served later, the original carries the edit as a bundled aggregation (spec "Server-side aggregation of m.replace").
+    const raw = await bob.client.fetchRoomEvent(roomId, original.event_id);
+    const bundled = (raw.unsigned as { 'm.relations'?: { 'm.replace'?: { event_id: string } } } | undefined)?.['m.relations']?.['m.replace'];
+    expect(bundled?.event_id).toBe(edit.event_id);
   });
 
   it('a reaction is aggregated on the target, and a redaction strips the target on the other side', async () => {
@@ -179,6 +183,18 @@ describe('two matrix-js-sdk clients in one room', () => {
     }, "bob's copy to be redacted");
     expect(redacted.getContent()).toEqual({});
     expect(redacted.getUnsigned().redacted_because?.event_id).toBe(redaction.event_id);
+
+    // Bob takes back a reaction: the redaction removes it from alice's aggregation.
+    const target2 = await alice.client.sendTextMessage(roomId, 'react and take it back');
+    await waitForEvent(bob, target2.event_id, 'bob to see the second message');
+    const reaction2 = await bob.client.sendEvent(roomId, EventType.Reaction, {
+      'm.relates_to': { rel_type: RelationType.Annotation, event_id: target2.event_id, key: '🎉' },
+    } as never);
+    const annotations = () =>
+      alice.client.getRoom(roomId)?.relations.getChildEventsForEvent(target2.event_id, RelationType.Annotation, EventType.Reaction)?.getSortedAnnotationsByKey() ?? [];
+    await waitUntil(alice.client, TIMELINE_EVENTS, () => annotations().some(([key]) => key === '🎉'), 'alice to aggregate the second reaction');
+    await bob.client.redactEvent(roomId, reaction2.event_id);
+    await waitUntil(alice.client, TIMELINE_EVENTS, () => annotations().every(([, events]) => events.size === 0), 'the reaction to leave the aggregation');
   });
 
   it('room name and topic changes reach the other member as state events', async () => {
@@ -255,8 +271,11 @@ describe('two matrix-js-sdk clients in one room', () => {
     expect(new Set(ids).size).toBe(ids.length);
     const history = bodies(room).filter((b) => b.startsWith('history '));
     expect(history).toEqual(Array.from({ length: 25 }, (_, i) => `history ${i}`));
-    // The redacted message stays in the history, redacted.
+    // The redacted message stays in the history, redacted; the edited one shows its new content.
     expect(timeline.some((e) => e.isRedacted())).toBe(true);
+    const edited = timeline.find((e) => e.getOriginalContent().body === 'tpyo');
+    expect(edited?.getContent().body).toBe('typo');
+    expect(edited?.replacingEventId()).toBeTruthy();
 
     // /messages without `from` (as js-sdk calls it): newest first, `limit` honoured.
     const page1 = await bob2.client.createMessagesRequest(roomId, null, 7, Direction.Backward);
