@@ -664,6 +664,8 @@ class Rooms implements RoomsService {
     });
     const so = result.streamOrdering ?? undefined;
     if ((accepted || outOfBandMembership) && !backfilled && so !== undefined) this.notifier.publishNewEvents(ev.roomId, so);
+    // An out-of-band membership is in no room timeline: its target's /sync is woken directly.
+    if (outOfBandMembership && ev.stateKey !== undefined) this.notifier.wakeUsers([ev.stateKey]);
     if (e.rejectedReason !== null) {
       this.deps.logger?.info({ roomId: ev.roomId, eventId: ev.eventId, reason: e.rejectedReason }, 'event rejected');
       return { eventId: ev.eventId, status: 'rejected', reason: e.rejectedReason, streamOrdering: so };

@@ -156,30 +156,30 @@ class SqliteStore implements Store {
     this.q = {
       streamAll: db.prepare<[number, number, number], { event_nid: number }>(
         `SELECT event_nid FROM events WHERE stream_ordering > ? AND stream_ordering <= ?
-           AND rejected_reason IS NULL AND soft_failed = 0 ORDER BY stream_ordering ASC LIMIT ?`,
+           AND outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0 ORDER BY stream_ordering ASC LIMIT ?`,
       ),
       streamAllDesc: db.prepare<[number, number, number], { event_nid: number }>(
         `SELECT event_nid FROM events WHERE stream_ordering > ? AND stream_ordering <= ?
-           AND rejected_reason IS NULL AND soft_failed = 0 ORDER BY stream_ordering DESC LIMIT ?`,
+           AND outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0 ORDER BY stream_ordering DESC LIMIT ?`,
       ),
       streamRoom: db.prepare<[number, number, number, number], { event_nid: number }>(
         `SELECT event_nid FROM events WHERE room_nid = ? AND stream_ordering > ? AND stream_ordering <= ?
-           AND rejected_reason IS NULL AND soft_failed = 0 ORDER BY stream_ordering ASC LIMIT ?`,
+           AND outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0 ORDER BY stream_ordering ASC LIMIT ?`,
       ),
       streamRoomDesc: db.prepare<[number, number, number, number], { event_nid: number }>(
         `SELECT event_nid FROM events WHERE room_nid = ? AND stream_ordering > ? AND stream_ordering <= ?
-           AND rejected_reason IS NULL AND soft_failed = 0 ORDER BY stream_ordering DESC LIMIT ?`,
+           AND outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0 ORDER BY stream_ordering DESC LIMIT ?`,
       ),
       topoForward: db.prepare<[number, number, number, number, number], { event_nid: number }>(
         `SELECT event_nid FROM events WHERE room_nid = ? AND stream_ordering IS NOT NULL
            AND (depth > ? OR (depth = ? AND stream_ordering > ?))
-           AND rejected_reason IS NULL AND soft_failed = 0
+           AND outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0
          ORDER BY depth ASC, stream_ordering ASC LIMIT ?`,
       ),
       topoBackward: db.prepare<[number, number, number, number, number], { event_nid: number }>(
         `SELECT event_nid FROM events WHERE room_nid = ? AND stream_ordering IS NOT NULL
            AND (depth < ? OR (depth = ? AND stream_ordering < ?))
-           AND rejected_reason IS NULL AND soft_failed = 0
+           AND outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0
          ORDER BY depth DESC, stream_ordering DESC LIMIT ?`,
       ),
       deltas: db.prepare<[number, number], DeltaDb>(
@@ -215,7 +215,7 @@ class SqliteStore implements Store {
       ),
       roomsWithEvents: db.prepare<[number, number], { room_nid: number; last: number }>(
         `SELECT room_nid, MAX(stream_ordering) AS last FROM events WHERE stream_ordering > ? AND stream_ordering <= ?
-           AND rejected_reason IS NULL AND soft_failed = 0 GROUP BY room_nid`,
+           AND outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0 GROUP BY room_nid`,
       ),
       memberCounts: db.prepare<[number], { membership: string; n: number }>(
         'SELECT membership, COUNT(*) AS n FROM room_memberships WHERE room_nid = ? GROUP BY membership',
