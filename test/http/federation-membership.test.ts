@@ -536,3 +536,21 @@ describe('history after a remote join', () => {
     expect(bodies.reverse()).toEqual(sent);
   });
 });
+
+describe('concurrent remote joins', () => {
+  it('two users of B joining the same room of A at once both end up joined on both servers', async () => {
+    const { A, B } = await pair();
+    const alice = await A.register('alice');
+    const [bob, bea] = [await B.register('bob'), await B.register('bea')];
+    const roomId = await A.createRoom(alice, { preset: 'public_chat' });
+    const [r1, r2] = await Promise.all([
+      B.req('POST', `${V3}/join/${enc(roomId)}?via=a.test`, { token: bob.access_token, body: {} }),
+      B.req('POST', `${V3}/join/${enc(roomId)}?via=a.test`, { token: bea.access_token, body: {} }),
+    ]);
+    expect([r1.status, r2.status]).toEqual([200, 200]);
+    for (const node of [A, B]) {
+      expect(await node.membership(roomId, bob.user_id)).toBe('join');
+      expect(await node.membership(roomId, bea.user_id)).toBe('join');
+    }
+  });
+});

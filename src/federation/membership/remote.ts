@@ -232,7 +232,10 @@ export class RemoteMembership {
     }
     if (!stateBefore.has(stateTuple('m.room.create', ''))) throw new MatrixError('M_UNKNOWN', `the create event of ${roomId} failed its checks`, 502);
 
-    const r = await this.d.rooms.acceptEvent(joinPdu, version, { stateBefore, jsonText: JSON.stringify(joinPdu), resetRoomState: true });
+    // The resident's state replaces ours, unless another of our users joined meanwhile (then ours is
+    // current too, and the two joins are merged as any fork).
+    const resetRoomState = !this.reads.isServerJoined(roomId, this.d.serverName);
+    const r = await this.d.rooms.acceptEvent(joinPdu, version, { stateBefore, jsonText: JSON.stringify(joinPdu), resetRoomState });
     if (r.status === 'rejected' || r.status === 'soft_failed') throw new MatrixError('M_FORBIDDEN', `The join is not allowed by the room's state: ${r.reason}`, 403);
     if (r.status !== 'accepted') throw new MatrixError('M_UNKNOWN', `The join cannot be stored: ${r.status === 'dropped' || r.status === 'missing' ? r.reason : ''}`, 502);
     return { roomId, eventId, stored: usable.size, dropped };
