@@ -76,9 +76,12 @@ export function unwrapV1(value: JsonValue, text: string): { value: JsonObject; t
   return { value: value[1], text: text.slice(start, end + 1) };
 }
 
-/** Whether a failed request means "this endpoint does not exist there" (fall back to an older one). */
+/**
+ * Whether a failed request means "this endpoint may not exist there": 404, or 400 M_UNRECOGNIZED
+ * (the v2 membership endpoints: "fall back to v1 on a 400 or 404", as Synapse does).
+ */
 export function isUnknownEndpoint(e: unknown): boolean {
-  return e instanceof FederationError && (e.status === 404 || e.status === 405 || (e.status === 400 && e.errcode === 'M_UNRECOGNIZED')) && e.errcode !== 'M_NOT_FOUND';
+  return e instanceof FederationError && (e.status === 404 || (e.status === 400 && e.errcode === 'M_UNRECOGNIZED'));
 }
 
 /**
