@@ -1,6 +1,6 @@
-// Federation requests whose answers carry PDUs: the answer is read as text (capped), parsed, and the
-// raw text of each PDU sliced out, so each PDU is checked strictly for its room version and stored
-// as the remote server sent it.
+// Signed federation requests whose JSON answer is kept with its text (used by inbound fetches and the
+// membership handshakes): the answer is read as text (capped), parsed, and the raw text of each PDU
+// sliced out, so each PDU is checked strictly for its room version and stored as the remote sent it.
 import type { Readable } from 'node:stream';
 import { parseJson } from '../../core/json/parse.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../core/json/types.js';
@@ -31,15 +31,19 @@ async function readCapped(body: Readable, maxBytes: number): Promise<Buffer> {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** A signed request whose 2xx JSON object answer is returned with its text. Throws FederationError. */
-export async function requestJsonText(
+/**
+ * A signed request; a 2xx JSON answer (any value: the v1 send_join/send_leave/invite answers are
+ * `[200, {...}]` arrays) is returned with its text. Throws FederationError otherwise, its message
+ * carrying the remote's errcode and `error` text.
+ */
+export async function requestJson(
   client: FederationClient,
   destination: string,
   method: FederationMethod,
   path: string,
   body: JsonValue | undefined,
   o: FetchOptions,
-): Promise<{ value: JsonObject; text: string }> {
+): Promise<{ value: JsonValue; text: string }> {
   const where = `${method} ${destination}${path.split('?')[0]}`;
   const res = await client.requestRaw(destination, method, path, {
     timeoutMs: o.timeoutMs,
@@ -66,12 +70,29 @@ export async function requestJsonText(
   }
   if (res.status < 200 || res.status >= 300) {
     const errcode = isJsonObject(value) && typeof value.errcode === 'string' ? value.errcode : undefined;
-    throw new FederationError(destination, res.status, `${where}: ${res.status} ${errcode ?? ''}`.trim(), {
+    const error = isJsonObject(value) && typeof value.error === 'string' ? `: ${value.error}` : '';
+    throw new FederationError(destination, res.status, `${where}: ${res.status} ${errcode ?? ''}${error}`.trim(), {
       ...(errcode ? { errcode } : {}),
       body: value ?? text.slice(0, 1000),
     });
   }
-  if (!isJsonObject(value)) throw new FederationError(destination, 0, `${where}: the answer is not a JSON object`, { errcode: 'M_NOT_JSON' });
+  if (value === undefined) throw new FederationError(destination, 0, `${where}: the answer is not JSON`, { errcode: 'M_NOT_JSON' });
+  return { value, text };
+}
+
+/** requestJson for endpoints whose answer must be a JSON object. Throws FederationError. */
+export async function requestJsonText(
+  client: FederationClient,
+  destination: string,
+  method: FederationMethod,
+  path: string,
+  body: JsonValue | undefined,
+  o: FetchOptions,
+): Promise<{ value: JsonObject; text: string }> {
+  const { value, text } = await requestJson(client, destination, method, path, body, o);
+  if (!isJsonObject(value)) {
+    throw new FederationError(destination, 0, `${method} ${destination}${path.split('?')[0]}: the answer is not a JSON object`, { errcode: 'M_NOT_JSON' });
+  }
   return { value, text };
 }
 

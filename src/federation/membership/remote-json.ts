@@ -1,68 +1,9 @@
-// Signed requests whose JSON answer is kept with its text (any JSON value, not only objects: the v1
-// send_join/send_leave/invite answers are `[200, {...}]` arrays), and the mapping of a failed
-// federation request to the error our client sees.
-import type { Readable } from 'node:stream';
-import { parseJson } from '../../core/json/parse.js';
+// The answers of the membership handshakes (v1 `[200, {...}]` unwrapping, endpoint fallback) and the
+// mapping of a failed federation request to the error our client sees. The signed request itself is
+// requestJson in ../inbound/remote.ts.
 import { isJsonObject, type JsonObject, type JsonValue } from '../../core/json/types.js';
 import { MatrixError } from '../../errors.js';
-import { FederationError, type FederationClient, type FederationMethod } from '../client.js';
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-async function readCapped(body: Readable, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    total += b.length;
-    if (total > maxBytes) {
-      body.destroy();
-      throw new RangeError(`response exceeds ${maxBytes} bytes`);
-    }
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks, total);
-}
-
-/** A signed request; a 2xx JSON answer is returned with its text. Throws FederationError otherwise. */
-export async function requestJson(
-  client: FederationClient,
-  destination: string,
-  method: FederationMethod,
-  path: string,
-  body: JsonValue | undefined,
-  o: { timeoutMs: number; maxBytes: number },
-): Promise<{ value: JsonValue; text: string }> {
-  const where = `${method} ${destination}${path.split('?')[0]}`;
-  const res = await client.requestRaw(destination, method, path, { timeoutMs: o.timeoutMs, maxBytes: o.maxBytes, ...(body !== undefined ? { body } : {}) });
-  let text: string;
-  try {
-    const declared = Number(res.headers['content-length']);
-    if (Number.isFinite(declared) && declared > o.maxBytes) {
-      res.body.destroy();
-      throw new RangeError(`response of ${declared} bytes exceeds ${o.maxBytes}`);
-    }
-    text = utf8.decode(await readCapped(res.body, o.maxBytes));
-  } catch (e) {
-    throw new FederationError(destination, 0, `${where}: ${(e as Error).message}`, { cause: e });
-  }
-  let value: JsonValue | undefined;
-  try {
-    value = text.length > 0 ? parseJson(text) : undefined;
-  } catch {
-    value = undefined;
-  }
-  if (res.status < 200 || res.status >= 300) {
-    const errcode = isJsonObject(value) && typeof value.errcode === 'string' ? value.errcode : undefined;
-    const error = isJsonObject(value) && typeof value.error === 'string' ? `: ${value.error}` : '';
-    throw new FederationError(destination, res.status, `${where}: ${res.status} ${errcode ?? ''}${error}`.trim(), {
-      ...(errcode ? { errcode } : {}),
-      body: value ?? text.slice(0, 1000),
-    });
-  }
-  if (value === undefined) throw new FederationError(destination, 0, `${where}: the answer is not JSON`, { errcode: 'M_NOT_JSON' });
-  return { value, text };
-}
+import { FederationError } from '../client.js';
 
 /**
  * The object of a v1 `[200, {...}]` answer with its text: the first element is a number, so the

@@ -20,11 +20,11 @@ import type { RoomsService } from '../../rooms/service.js';
 import type { Store } from '../../store/index.js';
 import type { FederationClient } from '../client.js';
 import { checkPduFormat, type CheckedPdu, type RawPdu } from '../inbound/pdu-checks.js';
-import { rawPdusOf } from '../inbound/remote.js';
+import { rawPdusOf, requestJson } from '../inbound/remote.js';
 import type { KeyRing } from '../keys.js';
 import { authOrder, checkTemplate, eventFromTemplate, PREJOIN_STATE_TYPES, randomEventId, verQuery, type Membership } from './events.js';
 import { RoomReads } from './reads.js';
-import { clientErrorOf, isUnknownEndpoint, requestJson, unwrapV1 } from './remote-json.js';
+import { clientErrorOf, isUnknownEndpoint, unwrapV1 } from './remote-json.js';
 import type { PduFanout } from './server.js';
 
 export interface RemoteMembershipLimits {
