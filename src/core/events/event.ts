@@ -34,7 +34,11 @@ export function splitStateTuple(k: StateKeyTuple): [type: string, stateKey: stri
   return [k.slice(0, i), k.slice(i + 1)];
 }
 
-function refIds(v: unknown, pairs: boolean): string[] {
+/**
+ * The event IDs of a `prev_events`/`auth_events` list: `[event_id, {sha256}]` pairs in v1/v2 rooms
+ * (`pairs`), bare IDs from v3 on. Anything else in the list is skipped.
+ */
+export function refIds(v: unknown, pairs: boolean): string[] {
   if (!Array.isArray(v)) return [];
   const out: string[] = [];
   for (const item of v) {

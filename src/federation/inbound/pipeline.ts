@@ -6,9 +6,9 @@
 // Every fetched event goes through the same checks. A budget of events and time per received PDU
 // bounds what a hostile peer can make us do.
 import type { Logger } from 'pino';
+import { authIdsOf, authOrder, prevIdsOf } from '../../core/events/auth-order.js';
 import { stateTuple } from '../../core/events/event.js';
 import type { RoomVersion } from '../../core/events/room-versions.js';
-import { createEventIdOfRoom } from '../../core/events/room-id.js';
 import { isJsonObject, type JsonObject } from '../../core/json/types.js';
 import { resolveState } from '../../core/state/resolve.js';
 import type { StateMap, StateResolutionInput } from '../../core/state/types.js';
@@ -215,7 +215,7 @@ export class EventPipeline {
       for (const id of pending) {
         const c = fetched.get(id);
         if (!c) continue;
-        for (const a of authIdsOf(c, version)) if (!tried.has(a) && !core.eventMetaById(a)) next.add(a);
+        for (const a of authIdsOf(c.pdu, version)) if (!tried.has(a) && !core.eventMetaById(a)) next.add(a);
       }
       pending = [...next];
     }
@@ -433,68 +433,4 @@ export class EventPipeline {
 
 function depthOf(c: CheckedPdu): number {
   return typeof c.pdu.depth === 'number' ? c.pdu.depth : 0;
-}
-
-function refIds(v: unknown, pairs: boolean): string[] {
-  if (!Array.isArray(v)) return [];
-  const out: string[] = [];
-  for (const item of v) {
-    const id = pairs && Array.isArray(item) ? item[0] : item;
-    if (typeof id === 'string') out.push(id);
-  }
-  return out;
-}
-
-function prevIdsOf(pdu: JsonObject, version: RoomVersion): string[] {
-  return refIds(pdu.prev_events, version.eventRefsArePairs);
-}
-
-/** The auth events an event needs: those it lists, plus (v12) the create event its room ID names. */
-function authIdsOf(c: CheckedPdu, version: RoomVersion): string[] {
-  const ids = refIds(c.pdu.auth_events, version.eventRefsArePairs);
-  const isCreate = c.pdu.type === 'm.room.create' && c.pdu.state_key === '';
-  if (version.roomIdFromCreateEvent && !isCreate) {
-    try {
-      const createId = createEventIdOfRoom(c.roomId);
-      if (!ids.includes(createId)) ids.push(createId);
-    } catch {
-      // A malformed room ID fails the writer's checks.
-    }
-  }
-  return ids;
-}
-
-/** Events ordered so that each comes after the auth events it lists among them. */
-function authOrder(events: readonly CheckedPdu[], version: RoomVersion): CheckedPdu[] {
-  const byId = new Map(events.map((e) => [e.eventId, e]));
-  const indegree = new Map<string, number>();
-  const children = new Map<string, string[]>();
-  for (const e of events) {
-    let n = 0;
-    for (const a of new Set(authIdsOf(e, version))) {
-      if (!byId.has(a) || a === e.eventId) continue;
-      n++;
-      const list = children.get(a);
-      if (list) list.push(e.eventId);
-      else children.set(a, [e.eventId]);
-    }
-    indegree.set(e.eventId, n);
-  }
-  // Ready events by depth, so ties follow the DAG's own order.
-  const ready = events.filter((e) => indegree.get(e.eventId) === 0).sort((a, b) => depthOf(a) - depthOf(b));
-  const out: CheckedPdu[] = [];
-  for (let i = 0; i < ready.length; i++) {
-    const e = ready[i]!;
-    out.push(e);
-    for (const c of children.get(e.eventId) ?? []) {
-      const n = indegree.get(c)! - 1;
-      indegree.set(c, n);
-      if (n === 0) ready.push(byId.get(c)!);
-    }
-  }
-  if (out.length < events.length) {
-    const placed = new Set(out.map((e) => e.eventId));
-    for (const e of events) if (!placed.has(e.eventId)) out.push(e);
-  }
-  return out;
 }

@@ -1,10 +1,9 @@
 // Pure helpers of the membership handshakes (server-server API "Joining Rooms", "Knocking upon a
 // room", "Inviting to a room", "Leaving Rooms"): event templates (make_*), the checks a joining
 // server makes on a template, building and signing the event from it, stripped state for invites
-// and knocks, and the order in which a batch of events must be stored (auth events first).
+// and knocks. (The order a batch of events is stored in is authOrder in core/events/auth-order.ts.)
 import { randomBytes } from 'node:crypto';
 import type { SigningKey } from '../../core/crypto/ed25519.js';
-import { createEventIdOfRoom } from '../../core/events/room-id.js';
 import type { RoomVersion } from '../../core/events/room-versions.js';
 import { supportedRoomVersions } from '../../core/events/room-versions.js';
 import { hashAndSignEvent } from '../../core/events/signing.js';
@@ -101,70 +100,6 @@ export const PREJOIN_STATE_TYPES: readonly string[] = [
 /** A stripped state event (client-server API "Stripped state") of a PDU. */
 export function strippedOf(pdu: JsonObject): JsonObject {
   return { content: isJsonObject(pdu.content) ? pdu.content : {}, sender: pdu.sender ?? '', state_key: pdu.state_key ?? '', type: pdu.type ?? '' };
-}
-
-function refIds(v: unknown, pairs: boolean): string[] {
-  if (!Array.isArray(v)) return [];
-  const out: string[] = [];
-  for (const item of v) {
-    const id = pairs && Array.isArray(item) ? item[0] : item;
-    if (typeof id === 'string') out.push(id);
-  }
-  return out;
-}
-
-/** The auth events an event needs: those it lists, plus (v12) the create event its room ID names. */
-export function authIdsOf(pdu: JsonObject, version: RoomVersion): string[] {
-  const ids = refIds(pdu.auth_events, version.eventRefsArePairs);
-  const isCreate = pdu.type === 'm.room.create' && pdu.state_key === '';
-  if (version.roomIdFromCreateEvent && !isCreate && typeof pdu.room_id === 'string') {
-    try {
-      const createId = createEventIdOfRoom(pdu.room_id);
-      if (!ids.includes(createId)) ids.push(createId);
-    } catch {
-      // A malformed room ID fails the writer's checks.
-    }
-  }
-  return ids;
-}
-
-/**
- * Events ordered so that each comes after the auth events it lists among them (Kahn's algorithm on
- * the auth DAG, ties by depth). Events in a cycle, which only a forged DAG has, come last in their
- * input order: the writer then finds their auth events missing.
- */
-export function authOrder<T extends { eventId: string; pdu: JsonObject }>(events: readonly T[], version: RoomVersion): T[] {
-  const byId = new Map(events.map((e) => [e.eventId, e]));
-  const indegree = new Map<string, number>();
-  const children = new Map<string, string[]>();
-  for (const e of events) {
-    let n = 0;
-    for (const a of new Set(authIdsOf(e.pdu, version))) {
-      if (!byId.has(a) || a === e.eventId) continue;
-      n++;
-      const list = children.get(a);
-      if (list) list.push(e.eventId);
-      else children.set(a, [e.eventId]);
-    }
-    indegree.set(e.eventId, n);
-  }
-  const depth = (e: T) => (typeof e.pdu.depth === 'number' ? e.pdu.depth : 0);
-  const ready = events.filter((e) => indegree.get(e.eventId) === 0).sort((a, b) => depth(a) - depth(b));
-  const out: T[] = [];
-  for (let i = 0; i < ready.length; i++) {
-    const e = ready[i]!;
-    out.push(e);
-    for (const c of children.get(e.eventId) ?? []) {
-      const n = indegree.get(c)! - 1;
-      indegree.set(c, n);
-      if (n === 0) ready.push(byId.get(c)!);
-    }
-  }
-  if (out.length < events.length) {
-    const placed = new Set(out.map((e) => e.eventId));
-    for (const e of events) if (!placed.has(e.eventId)) out.push(e);
-  }
-  return out;
 }
 
 /** Joins JSON texts into the text of a JSON array, without parsing them again. */

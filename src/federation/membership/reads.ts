@@ -1,11 +1,11 @@
 // Reads of a room's current state that the membership handshakes and queries need: which servers
 // and which of our users are joined, the state events of some types, the auth events an event lists,
 // and the stored PDU texts of events (served to other servers as they were received or built).
+import { authIdsOf } from '../../core/events/auth-order.js';
 import type { RoomEvent } from '../../core/events/event.js';
 import type { RoomVersion } from '../../core/events/room-versions.js';
 import type { JsonObject } from '../../core/json/types.js';
 import type { Store } from '../../store/index.js';
-import { authIdsOf } from './events.js';
 
 export class RoomReads {
   private readonly q;

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { SigningKey } from '../../core/crypto/ed25519.js';
 import { stateTuple } from '../../core/events/event.js';
+import { authOrder } from '../../core/events/auth-order.js';
 import { checkContentHash, computeEventId } from '../../core/events/hashes.js';
 import { redactEvent } from '../../core/events/redaction.js';
 import { getRoomVersion, type RoomVersion } from '../../core/events/room-versions.js';
@@ -22,7 +23,7 @@ import type { FederationClient } from '../client.js';
 import { checkPduFormat, type CheckedPdu, type RawPdu } from '../inbound/pdu-checks.js';
 import { rawPdusOf, requestJson } from '../inbound/remote.js';
 import type { KeyRing } from '../keys.js';
-import { authOrder, checkTemplate, eventFromTemplate, PREJOIN_STATE_TYPES, randomEventId, verQuery, type Membership } from './events.js';
+import { checkTemplate, eventFromTemplate, PREJOIN_STATE_TYPES, randomEventId, verQuery, type Membership } from './events.js';
 import { RoomReads } from './reads.js';
 import { clientErrorOf, isUnknownEndpoint, unwrapV1 } from './remote-json.js';
 import type { PduFanout } from './server.js';
