@@ -14,6 +14,7 @@
 import { stateTuple } from '../../core/events/event.js';
 import { redactEvent } from '../../core/events/redaction.js';
 import { serverNameOf } from '../../core/ids.js';
+import { MinHeap } from '../../core/state/topological-sort.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../core/json/types.js';
 import { MatrixError } from '../../errors.js';
 import type { EventMeta } from '../../store/event-store.js';
@@ -216,7 +217,8 @@ export class EventServer {
     const core = this.d.store.core;
     const room = core.room(roomId)!;
     const max = Math.max(0, Math.min(limit, MAX_BACKFILL_LIMIT));
-    const heap = new MaxHeap<EventMeta>((a, b) => a.depth - b.depth || (a.streamOrdering ?? 0) - (b.streamOrdering ?? 0));
+    // Deepest first (then latest stream position): the min-heap's order reversed.
+    const heap = new MinHeap<EventMeta>((a, b) => b.depth - a.depth || (b.streamOrdering ?? 0) - (a.streamOrdering ?? 0));
     const seen = new Set<number>();
     for (const id of from) {
       const meta = core.eventMetaById(id);
@@ -296,50 +298,6 @@ export class EventServer {
     const row = (dir === 'f' ? this.q.tsForward : this.q.tsBackward).get(room.nid, ts);
     if (!row) throw notFound(`Unable to find event from ${ts} in direction ${dir}`);
     return { event_id: this.d.store.core.ids.eventId(row.event_nid), origin_server_ts: row.origin_server_ts };
-  }
-}
-
-/** A binary max-heap. */
-class MaxHeap<T> {
-  private readonly items: T[] = [];
-  constructor(private readonly cmp: (a: T, b: T) => number) {}
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  push(x: T): void {
-    const a = this.items;
-    a.push(x);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (this.cmp(a[i]!, a[p]!) <= 0) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
-      i = p;
-    }
-  }
-
-  pop(): T | undefined {
-    const a = this.items;
-    if (a.length === 0) return undefined;
-    const top = a[0];
-    const last = a.pop()!;
-    if (a.length > 0) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && this.cmp(a[l]!, a[m]!) > 0) m = l;
-        if (r < a.length && this.cmp(a[r]!, a[m]!) > 0) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
-    }
-    return top;
   }
 }
 
