@@ -233,6 +233,22 @@ describe('send_join checks (the resident server)', () => {
   }
   const v10 = requireRoomVersion('10');
 
+  it('send_join and send_leave, v1 and v2: a body that is not UTF-8 JSON is refused before authentication', async () => {
+    const { A } = await pair();
+    const headers = { 'content-type': 'application/json', authorization: 'X-Matrix origin="b.test",key="ed25519:a1",sig="x"' };
+    for (const path of ['v1/send_join', 'v2/send_join', 'v1/send_leave', 'v2/send_leave']) {
+      const url = `/_matrix/federation/${path}/${enc('!r:a.test')}/${enc('$e')}`;
+      const bytes = await A.app.inject({ method: 'PUT', url, headers, payload: Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]) });
+      expect(bytes.statusCode, url).toBe(400);
+      expect(bytes.json(), url).toMatchObject({ errcode: 'M_NOT_JSON', error: 'Content not JSON: body is not valid UTF-8' });
+      const text = await A.app.inject({ method: 'PUT', url, headers, payload: '[1,' });
+      expect(text.statusCode, url).toBe(400);
+      expect(text.json().errcode, url).toBe('M_NOT_JSON');
+      const parsed = await A.app.inject({ method: 'PUT', url, headers, payload: '{}' });
+      expect(parsed.statusCode, url).toBe(401);
+    }
+  });
+
   it('refuses joins for users of another server, with bad signatures, altered content or a wrong event ID; state unchanged', async () => {
     const { A, B } = await pair();
     const alice = await A.register('alice');

@@ -227,6 +227,21 @@ describe('PUT /send: the transaction', () => {
     expect(ok.body.pdus[m.eventId]).toEqual({});
   });
 
+  it('a body that is not UTF-8 JSON is refused before authentication; a non-strict one is parsed', async () => {
+    const f = await setup();
+    const url = `${FED}/send/bad`;
+    const headers = { 'content-type': 'application/json', authorization: 'X-Matrix origin="remote.test:8448",key="ed25519:a1",sig="x"' };
+    const bytes = await f.hs.app.inject({ method: 'PUT', url, headers, payload: Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]) });
+    expect(bytes.statusCode).toBe(400);
+    expect(bytes.json()).toMatchObject({ errcode: 'M_NOT_JSON', error: 'Content not JSON: body is not valid UTF-8' });
+    const text = await f.hs.app.inject({ method: 'PUT', url, headers, payload: '{"a":' });
+    expect(text.statusCode).toBe(400);
+    expect(text.json().errcode).toBe('M_NOT_JSON');
+    // Parsed (floats are allowed outside PDUs), so the request reaches authentication and fails it.
+    const loose = await f.hs.app.inject({ method: 'PUT', url, headers, payload: '{"a":1.5}' });
+    expect(loose.statusCode).toBe(401);
+  });
+
   it('a body over the limit is refused with 413 before it is read', async () => {
     const f = await setup();
     const res = await f.hs.app.inject({

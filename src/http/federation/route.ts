@@ -10,6 +10,7 @@
 // The handler returns the JSON body (status 200), or uses `reply` itself.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isValidServerName } from '../../core/ids.js';
+import { JsonParseError } from '../../core/json/parse.js';
 import type { JsonValue } from '../../core/json/types.js';
 import { MatrixError } from '../../errors.js';
 import { serverAclAllows } from '../../federation/acl.js';
@@ -120,6 +121,35 @@ export async function checkServerAcl(store: Store | undefined, roomId: string, o
   if (!serverAclAllows(acl.event.content as JsonValue, origin)) {
     throw new MatrixError('M_FORBIDDEN', 'Server is banned from room', 403);
   }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Replaces the plugin's body parser with one that also hands the body's text to `parse`, for routes
+ * that keep what the remote server sent (PDUs are parsed again strictly for their room version and
+ * stored as received). `parse` returns the body value or throws a JsonParseError; an empty body, and
+ * any body of an unknown path, is undefined. Invalid UTF-8 is refused as the app's parser does.
+ */
+export function parseBodyKeepingText(app: FastifyInstance, parse: (request: FastifyRequest, text: string) => unknown): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request: FastifyRequest, body: Buffer, done) => {
+    if (body.length === 0 || request.is404) {
+      done(null, undefined);
+      return;
+    }
+    try {
+      let text: string;
+      try {
+        text = utf8.decode(body);
+      } catch {
+        throw new JsonParseError('syntax', 'body is not valid UTF-8');
+      }
+      done(null, parse(request, text));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
 }
 
 export function federationRoute(app: FastifyInstance, services: AppServices, spec: FederationRouteSpec): void {

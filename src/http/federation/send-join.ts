@@ -1,10 +1,10 @@
 // PUT /_matrix/federation/v1/send_join/{roomId}/{eventId}, PUT /_matrix/federation/v2/send_join/{roomId}/{eventId} (server-server API "Joining Rooms").
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { JsonParseError, parseJson } from '../../core/json/parse.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { parseJson } from '../../core/json/parse.js';
 import { MatrixError } from '../../errors.js';
 import type { RawJson } from '../../federation/membership/index.js';
 import type { AppServices } from '../app.js';
-import { federationRoute } from './route.js';
+import { federationRoute, parseBodyKeepingText, type FederationRouteContext } from './route.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -13,29 +13,12 @@ declare module 'fastify' {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** This plugin's body parser: the app's strict JSON, keeping the text of the body. */
+/** The membership routes' body parser: the app's strict JSON, keeping the text of the body. */
 export function keepBodyText(app: FastifyInstance): void {
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request: FastifyRequest, body: Buffer, done) => {
-    if (body.length === 0 || request.is404) {
-      done(null, undefined);
-      return;
-    }
-    try {
-      let text: string;
-      try {
-        text = utf8.decode(body);
-      } catch {
-        throw new JsonParseError('syntax', 'body is not valid UTF-8');
-      }
-      const value = parseJson(text);
-      request.membershipBodyText = text;
-      done(null, value);
-    } catch (e) {
-      done(e as Error, undefined);
-    }
+  parseBodyKeepingText(app, (request, text) => {
+    const value = parseJson(text);
+    request.membershipBodyText = text;
+    return value;
   });
 }
 
@@ -49,7 +32,18 @@ export function requireBody(body: unknown): unknown {
   return body;
 }
 
-export function sendJoinRoutes(services: AppServices) {
+type Membership = NonNullable<NonNullable<AppServices['federation']>['membership']>;
+
+/**
+ * The plugin of a membership endpoint that exists as v1 and v2 (send_join, send_leave): PUT
+ * `/{v}/{endpoint}/:roomId/:eventId`, under the room's ACL, with the body text kept. `v1` tells the
+ * handler to answer in v1's `[200, {...}]` shape. Nothing is mounted without federation membership.
+ */
+export function v1AndV2MembershipRoutes(
+  services: AppServices,
+  endpoint: string,
+  handle: (membership: Membership, ctx: FederationRouteContext, v1: boolean) => Promise<unknown>,
+) {
   return async function routes(app: FastifyInstance): Promise<void> {
     const membership = services.federation?.membership;
     if (!membership) return;
@@ -57,17 +51,17 @@ export function sendJoinRoutes(services: AppServices) {
     for (const v of ['v1', 'v2'] as const) {
       federationRoute(app, services, {
         method: 'PUT',
-        path: `/${v}/send_join/:roomId/:eventId`,
+        path: `/${v}/${endpoint}/:roomId/:eventId`,
         roomIdParam: 'roomId',
-        handler: async ({ req, reply, origin, params, body }) => {
-          const r = await membership.server.sendJoin(
-            origin,
-            { roomId: params.roomId!, eventId: params.eventId!, body: requireBody(body), text: req.membershipBodyText },
-            v === 'v1',
-          );
-          return sendRawJson(reply, r);
-        },
+        handler: (ctx) => handle(membership, ctx, v === 'v1'),
       });
     }
   };
+}
+
+export function sendJoinRoutes(services: AppServices) {
+  return v1AndV2MembershipRoutes(services, 'send_join', async (membership, { req, reply, origin, params, body }, v1) => {
+    const r = await membership.server.sendJoin(origin, { roomId: params.roomId!, eventId: params.eventId!, body: requireBody(body), text: req.membershipBodyText }, v1);
+    return sendRawJson(reply, r);
+  });
 }

@@ -1,10 +1,10 @@
 // PUT /_matrix/federation/v1/send/{txnId}: an inbound transaction of PDUs and EDUs (src/federation/inbound).
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { JsonParseError, parseJson } from '../../core/json/parse.js';
 import { MatrixError } from '../../errors.js';
 import { MAX_TXN_BODY_BYTES } from '../../federation/inbound/index.js';
 import type { AppServices } from '../app.js';
-import { federationRoute } from './route.js';
+import { federationRoute, parseBodyKeepingText } from './route.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,43 +15,26 @@ declare module 'fastify' {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 export function federationSendRoutes(services: AppServices) {
   return async function routes(app: FastifyInstance): Promise<void> {
     const inbound = services.federation?.inbound;
     if (!inbound) return;
-    // This plugin's own body parser: the same strict JSON as the app's, keeping the text.
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'buffer' }, (request: FastifyRequest, body: Buffer, done) => {
-      if (body.length === 0 || request.is404) {
-        done(null, undefined);
-        return;
-      }
+    // This plugin's own body parser: the same strict JSON as the app's, keeping the text. Strict
+    // numbers first: when the whole body passes, no PDU needs parsing again for its room version
+    // (most transactions); otherwise each PDU is parsed from its own text.
+    parseBodyKeepingText(app, (request, text) => {
+      let value: unknown;
+      let strict = true;
       try {
-        let text: string;
-        try {
-          text = utf8.decode(body);
-        } catch {
-          throw new JsonParseError('syntax', 'body is not valid UTF-8');
-        }
-        // Strict numbers first: when the whole body passes, no PDU needs parsing again for its
-        // room version (most transactions); otherwise each PDU is parsed from its own text.
-        let value: unknown;
-        let strict = true;
-        try {
-          value = parseJson(text, { strictNumbers: true });
-        } catch (e) {
-          if (!(e instanceof JsonParseError) || e.kind !== 'value') throw e;
-          value = parseJson(text);
-          strict = false;
-        }
-        request.federationBodyText = text;
-        request.federationBodyStrict = strict;
-        done(null, value);
+        value = parseJson(text, { strictNumbers: true });
       } catch (e) {
-        done(e as Error, undefined);
+        if (!(e instanceof JsonParseError) || e.kind !== 'value') throw e;
+        value = parseJson(text);
+        strict = false;
       }
+      request.federationBodyText = text;
+      request.federationBodyStrict = strict;
+      return value;
     });
     federationRoute(app, services, {
       method: 'PUT',
