@@ -143,6 +143,25 @@ export interface JoinOptions {
 }
 
 /**
+ * What a join or knock request starts from: the body's reason, the room (an alias resolved, with the
+ * servers to ask) and the member event content (the requester's profile and the reason).
+ */
+async function joinOrKnockRequest(
+  ctx: LifecycleContext,
+  requester: LifecycleRequester,
+  roomIdOrAlias: string,
+  body: unknown,
+  opts: JoinOptions,
+): Promise<{ roomId: string; servers: string[]; userId: string; content: JsonObject }> {
+  const { reason } = parseBody(body, false);
+  const { roomId, servers } = await resolveRoom(ctx, roomIdOrAlias, opts.via ?? []);
+  const userId = requester.userId;
+  const content: JsonObject = { ...(await profileContent(ctx, userId)) };
+  if (reason !== undefined) content.reason = reason;
+  return { roomId, servers, userId, content };
+}
+
+/**
  * POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join. A room this server holds and is in is
  * joined locally; otherwise the federation hook joins through `via`, the alias's servers, the
  * inviter's server and the room ID's server (404 "No known servers" without the hook).
@@ -154,11 +173,7 @@ export async function joinRoom(
   body: unknown,
   opts: JoinOptions = {},
 ): Promise<{ room_id: string }> {
-  const { reason } = parseBody(body, false);
-  const { roomId, servers } = await resolveRoom(ctx, roomIdOrAlias, opts.via ?? []);
-  const userId = requester.userId;
-  const content: JsonObject = { ...(await profileContent(ctx, userId)) };
-  if (reason !== undefined) content.reason = reason;
+  const { roomId, servers, userId, content } = await joinOrKnockRequest(ctx, requester, roomIdOrAlias, body, opts);
   if (requester.isGuest) content.kind = 'guest';
 
   const view = await roomView(ctx, roomId);
@@ -323,11 +338,7 @@ export async function knockRoom(
   body: unknown,
   opts: JoinOptions = {},
 ): Promise<{ room_id: string }> {
-  const { reason } = parseBody(body, false);
-  const { roomId, servers } = await resolveRoom(ctx, roomIdOrAlias, opts.via ?? []);
-  const userId = requester.userId;
-  const content: JsonObject = { ...(await profileContent(ctx, userId)) };
-  if (reason !== undefined) content.reason = reason;
+  const { roomId, servers, userId, content } = await joinOrKnockRequest(ctx, requester, roomIdOrAlias, body, opts);
   const view = await roomView(ctx, roomId);
   const remoteKnock = ctx.remote()?.remoteKnock;
   const away = !view || (remoteKnock !== undefined && (await localUsersJoined(ctx, roomId)).length === 0);
