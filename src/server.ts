@@ -4,10 +4,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config, ListenerConfig, ResourceName } from './config/schema.js';
 import { formatSigningKeyFile, generateSigningKey, parseSigningKeyFile, type SigningKey } from './core/crypto/ed25519.js';
 import { buildApp, type AppServices, type OldVerifyKey, type ServerKeys } from './http/app.js';
+import { createMetricsRegistry } from './http/metrics.js';
 import { openDatabase, type Database } from './store/db.js';
 import { createUsersService, usersOptionsFromConfig } from './users/service.js';
 import { connectUsersToRooms } from './users/room-hooks.js';
@@ -116,8 +116,8 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
         ? { cert: readFileSync(config.tls_certificate_path), key: readFileSync(config.tls_private_key_path) }
         : undefined;
 
-    const metrics = new Registry();
-    collectDefaultMetrics({ register: metrics });
+    // Metrics (and prom-client with them) only when a listener serves them: nobody could read them otherwise.
+    const metrics = config.listeners.some((l) => l.mounts.includes('metrics')) ? createMetricsRegistry() : undefined;
     const store = createStore(db);
     const notifier = createNotifier((err) => logger.error({ err }, 'notifier listener failed'));
     notifier.advanceTo(store.currentStreamPosition());
@@ -129,7 +129,7 @@ export async function startServer(config: Config, logger: Logger, opts: StartOpt
       clock: Date.now,
       logger,
     });
-    const services: AppServices = { config, logger, serverKeys, clock: Date.now, metrics, store, notifier, rooms };
+    const services: AppServices = { config, logger, serverKeys, clock: Date.now, ...(metrics ? { metrics } : {}), store, notifier, rooms };
     // Transaction IDs and the relations index: derived writers, installed before any event is written.
     // The room-event routes build their service from these (src/http/client/room-events-common.ts).
     services.txns = createClientTxns({ store, now: Date.now });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import type { Config } from '../config/schema.js';
 import type { SigningKey } from '../core/crypto/ed25519.js';
 import { JsonParseError, parseJsonBytes } from '../core/json/parse.js';
@@ -22,6 +22,7 @@ import {
   type WellKnownFetchOutcome,
 } from './discovery.js';
 import { IpRangePolicy } from './ip-ranges.js';
+import { lazyAgent, loadUndici } from '../net/undici.js';
 import { signRequest } from './x-matrix.js';
 
 export type FederationMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -226,7 +227,9 @@ export function createFederationClient(opts: FederationClientOptions): Federatio
   const connectOptions = { lookup, rejectUnauthorized: tls.rejectUnauthorized, ...(tls.ca ? { ca: tls.ca } : {}) };
 
   const agents = new Map<string, Agent>();
-  function agentFor(destination: string): Agent {
+  // undici is loaded by the first request (src/net/undici.ts), not at start.
+  async function agentFor(destination: string): Promise<Agent> {
+    const undici = await loadUndici();
     let agent = agents.get(destination);
     if (agent) {
       // Most recently used last, so the first entry is the one to close when over the limit.
@@ -234,7 +237,7 @@ export function createFederationClient(opts: FederationClientOptions): Federatio
       agents.set(destination, agent);
       return agent;
     }
-    agent = new Agent({ connect: connectOptions, keepAliveTimeout: KEEP_ALIVE_MS, connections: CONNECTIONS_PER_ORIGIN });
+    agent = new undici.Agent({ connect: connectOptions, keepAliveTimeout: KEEP_ALIVE_MS, connections: CONNECTIONS_PER_ORIGIN });
     agents.set(destination, agent);
     if (agents.size > MAX_AGENTS) {
       const [oldest, old] = agents.entries().next().value as [string, Agent];
@@ -245,7 +248,7 @@ export function createFederationClient(opts: FederationClientOptions): Federatio
   }
 
   // Well-known fetches: a shared pool, redirects followed by hand so each hop is checked.
-  const wellKnownAgent = new Agent({ connect: connectOptions, keepAliveTimeout: 10_000, connections: 4 });
+  const wellKnownAgent = lazyAgent({ connect: connectOptions, keepAliveTimeout: 10_000, connections: 4 });
   async function fetchWellKnown(hostname: string): Promise<WellKnownFetchOutcome> {
     const port = opts.wellKnownPort !== undefined && opts.wellKnownPort !== 443 ? `:${opts.wellKnownPort}` : '';
     let url = new URL(`https://${hostForUrl(hostname)}${port}/.well-known/matrix/server`);
@@ -255,7 +258,7 @@ export function createFederationClient(opts: FederationClientOptions): Federatio
       if (isIP(literal) && ipPolicy.isBlocked(literal)) return { kind: 'unreachable', reason: `${literal} is blacklisted` };
       let res: Dispatcher.ResponseData;
       try {
-        res = await wellKnownAgent.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', signal, headers: { accept: 'application/json' } });
+        res = await (await wellKnownAgent.get()).request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', signal, headers: { accept: 'application/json' } });
       } catch (e) {
         return { kind: 'unreachable', reason: describeError(e) };
       }
@@ -308,7 +311,7 @@ export function createFederationClient(opts: FederationClientOptions): Federatio
       payload = JSON.stringify(body);
       headers['content-type'] = 'application/json';
     }
-    const agent = agentFor(destination);
+    const agent = await agentFor(destination);
     let lastError: unknown;
     for (const target of resolved.targets) {
       if (isIP(target.host) && ipPolicy.isBlocked(target.host)) {

@@ -1,7 +1,29 @@
 // GET /_synapse/metrics: Prometheus metrics (prom-client), at Synapse's path; plus request counters.
+import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Counter, Histogram, Registry } from 'prom-client';
+import type { Counter, Histogram, Registry } from 'prom-client';
+import type * as PromClient from 'prom-client';
 import type { AppServices } from './app.js';
+
+const requireCjs = createRequire(import.meta.url);
+let promClient: typeof PromClient | undefined;
+
+/**
+ * prom-client, loaded on first use (~1.5 MB of heap and its default collectors): a server that
+ * mounts no `metrics` resource never loads it. Synchronous (a CommonJS package), so the request
+ * hook can create its counters in place; whoever passes a Registry in has loaded it already.
+ */
+export function promClientModule(): typeof PromClient {
+  return (promClient ??= requireCjs('prom-client') as typeof PromClient);
+}
+
+/** A registry with Node's default process metrics, for the `metrics` resource. */
+export function createMetricsRegistry(): Registry {
+  const { Registry, collectDefaultMetrics } = promClientModule();
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
 
 const REQUESTS = 'tsmatrix_http_requests_total';
 const DURATION = 'tsmatrix_http_request_duration_seconds';
@@ -16,6 +38,7 @@ const byRegistry = new WeakMap<Registry, RequestMetrics>();
 function requestMetrics(registry: Registry): RequestMetrics {
   const known = byRegistry.get(registry);
   if (known) return known;
+  const { Counter, Histogram } = promClientModule();
   const count =
     (registry.getSingleMetric(REQUESTS) as Counter<string> | undefined) ??
     new Counter({ name: REQUESTS, help: 'HTTP requests answered', labelNames: ['method', 'route', 'status'], registers: [registry] });
@@ -42,7 +65,7 @@ export function recordRequestMetric(registry: Registry, request: FastifyRequest,
 }
 
 export function metricsRoutes(services: AppServices) {
-  const registry = services.metrics ?? new Registry();
+  const registry = services.metrics ?? new (promClientModule().Registry)();
   return async function routes(app: FastifyInstance): Promise<void> {
     app.get('/_synapse/metrics', async (_request, reply) => {
       reply.type(registry.contentType).send(await registry.metrics());

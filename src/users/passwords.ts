@@ -1,5 +1,11 @@
 // Password hashing with argon2id (the argon2 package runs it on libuv's thread pool, off the event loop).
-import argon2 from 'argon2';
+import type Argon2 from 'argon2';
+
+let argon2Loading: Promise<typeof Argon2> | undefined;
+/** The argon2 binding, loaded at the first hash or verify rather than at start (a native module). */
+function loadArgon2(): Promise<typeof Argon2> {
+  return (argon2Loading ??= import('argon2').then((m) => m.default));
+}
 
 export interface PasswordHashParams {
   /** Memory in KiB. */
@@ -20,11 +26,13 @@ export const DEFAULT_PASSWORD_HASH_PARAMS: PasswordHashParams = { memoryCost: 65
 export const MAX_PASSWORD_LENGTH = 512;
 
 export async function hashPassword(password: string, params: PasswordHashParams = DEFAULT_PASSWORD_HASH_PARAMS): Promise<string> {
+  const argon2 = await loadArgon2();
   return argon2.hash(password, { type: argon2.argon2id, ...params });
 }
 
 /** True when `password` matches the PHC `hash`; false for a malformed hash rather than throwing. */
 export async function verifyPassword(hash: string, password: string): Promise<boolean> {
+  const argon2 = await loadArgon2(); // outside the try: a missing binding is an error, not a mismatch
   try {
     return await argon2.verify(hash, password);
   } catch {

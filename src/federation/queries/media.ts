@@ -6,11 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Logger } from 'pino';
-import { Agent, request as undiciRequest } from 'undici';
 import { MatrixError } from '../../errors.js';
 import type { RemoteMediaFetcher, RemoteMediaResponse } from '../../media/repository.js';
 import { FederationError, filteredLookup, type FederationClient, type TlsOptions } from '../client.js';
 import type { IpRangePolicy } from '../ip-ranges.js';
+import { lazyAgent, loadUndici } from '../../net/undici.js';
 
 // ---- serving ----
 
@@ -201,7 +201,8 @@ async function readSmallJson(body: Readable): Promise<unknown> {
 /** The RemoteMediaFetcher of the media repository, over federation. */
 export function createRemoteMediaFetcher(deps: MediaFetcherDeps): RemoteMediaFetcher & { close(): Promise<void> } {
   // `Location` redirects go wherever the remote says: through the same address policy.
-  const agent = new Agent({
+  // undici is loaded by the first redirect followed (src/net/undici.ts), not at start.
+  const agent = lazyAgent({
     connect: { lookup: filteredLookup(deps.ipPolicy), rejectUnauthorized: deps.tls.rejectUnauthorized, ...(deps.tls.ca ? { ca: deps.tls.ca } : {}) },
     keepAliveTimeout: 10_000,
   });
@@ -210,7 +211,8 @@ export function createRemoteMediaFetcher(deps: MediaFetcherDeps): RemoteMediaFet
     let url = new URL(location);
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new MatrixError('M_UNKNOWN', 'Remote media redirect to an unsupported URL', 502);
-      const res = await undiciRequest(url, { dispatcher: agent, method: 'GET', signal: AbortSignal.timeout(opts.timeoutMs) });
+      const [undici, dispatcher] = await Promise.all([loadUndici(), agent.get()]);
+      const res = await undici.request(url, { dispatcher, method: 'GET', signal: AbortSignal.timeout(opts.timeoutMs) });
       const loc = res.headers.location;
       if (res.statusCode >= 300 && res.statusCode < 400 && typeof loc === 'string') {
         res.body.resume();

@@ -6,9 +6,10 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
-import { Agent, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { MatrixError } from '../../errors.js';
 import type { AddressPolicy } from './address-policy.js';
+import { lazyAgent, loadUndici } from '../../net/undici.js';
 
 export const MAX_REDIRECTS = 5;
 
@@ -90,7 +91,8 @@ export function fetchFailure(e: unknown): MatrixError {
 }
 
 export function createSafeFetcher(policy: AddressPolicy, opts: { connectTimeoutMs?: number } = {}): SafeFetcher {
-  const agent = new Agent({
+  // undici is loaded by the first preview (src/net/undici.ts), not at start.
+  const agent = lazyAgent({
     connect: { lookup: guardedLookup(policy), timeout: opts.connectTimeoutMs ?? 10_000 },
     // A slow server is cut off by the caller's signal; these are backstops.
     headersTimeout: 30_000,
@@ -107,9 +109,10 @@ export function createSafeFetcher(policy: AddressPolicy, opts: { connectTimeoutM
       // 2130706433 or 0x7f.1 into 127.0.0.1).
       const host = current.hostname.startsWith('[') ? current.hostname.slice(1, -1) : current.hostname;
       if (isIP(host) !== 0 && policy.isBlocked(host)) throw new MatrixError('M_UNKNOWN', 'IP address blocked', 403);
-      let res: Awaited<ReturnType<typeof request>>;
+      let res: Dispatcher.ResponseData;
       try {
-        res = await request(current, { dispatcher: agent, method: 'GET', headers: o.headers ?? {}, signal: o.signal });
+        const [undici, dispatcher] = await Promise.all([loadUndici(), agent.get()]);
+        res = await undici.request(current, { dispatcher, method: 'GET', headers: o.headers ?? {}, signal: o.signal });
       } catch (e) {
         throw fetchFailure(e);
       }
