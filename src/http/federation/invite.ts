@@ -1,17 +1,13 @@
 // PUT /_matrix/federation/v1/invite/{roomId}/{eventId}, PUT /_matrix/federation/v2/invite/{roomId}/{eventId} (server-server API "Inviting to a room").
-import type { FastifyInstance } from 'fastify';
 import { isJsonObject } from '../../core/json/types.js';
 import { topLevelMemberText } from '../../federation/membership/events.js';
 import { MatrixError } from '../../errors.js';
 import type { AppServices } from '../app.js';
 import { federationRoute } from './route.js';
-import { keepBodyText, requireBody } from './send-join.js';
+import { membershipPlugin, requireBody } from './send-join.js';
 
 export function inviteRoutes(services: AppServices) {
-  return async function routes(app: FastifyInstance): Promise<void> {
-    const membership = services.federation?.membership;
-    if (!membership) return;
-    keepBodyText(app);
+  return membershipPlugin(services, (app, membership) => {
     federationRoute(app, services, {
       method: 'PUT',
       path: '/v2/invite/:roomId/:eventId',
@@ -53,5 +49,5 @@ export function inviteRoutes(services: AppServices) {
         return [200, { event }];
       },
     });
-  };
+  });
 }

@@ -14,7 +14,7 @@ declare module 'fastify' {
 }
 
 /** The membership routes' body parser: the app's strict JSON, keeping the text of the body. */
-export function keepBodyText(app: FastifyInstance): void {
+function keepBodyText(app: FastifyInstance): void {
   parseBodyKeepingText(app, (request, text) => {
     const value = parseJson(text);
     request.membershipBodyText = text;
@@ -34,6 +34,16 @@ export function requireBody(body: unknown): unknown {
 
 type Membership = NonNullable<NonNullable<AppServices['federation']>['membership']>;
 
+/** A plugin of membership routes: mounted only with federation membership, the body text kept. */
+export function membershipPlugin(services: AppServices, register: (app: FastifyInstance, membership: Membership) => void) {
+  return async function routes(app: FastifyInstance): Promise<void> {
+    const membership = services.federation?.membership;
+    if (!membership) return;
+    keepBodyText(app);
+    register(app, membership);
+  };
+}
+
 /**
  * The plugin of a membership endpoint that exists as v1 and v2 (send_join, send_leave): PUT
  * `/{v}/{endpoint}/:roomId/:eventId`, under the room's ACL, with the body text kept. `v1` tells the
@@ -44,10 +54,7 @@ export function v1AndV2MembershipRoutes(
   endpoint: string,
   handle: (membership: Membership, ctx: FederationRouteContext, v1: boolean) => Promise<unknown>,
 ) {
-  return async function routes(app: FastifyInstance): Promise<void> {
-    const membership = services.federation?.membership;
-    if (!membership) return;
-    keepBodyText(app);
+  return membershipPlugin(services, (app, membership) => {
     for (const v of ['v1', 'v2'] as const) {
       federationRoute(app, services, {
         method: 'PUT',
@@ -56,7 +63,7 @@ export function v1AndV2MembershipRoutes(
         handler: (ctx) => handle(membership, ctx, v === 'v1'),
       });
     }
-  };
+  });
 }
 
 export function sendJoinRoutes(services: AppServices) {

@@ -1,14 +1,10 @@
 // PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId} (server-server API "Knocking upon a room").
-import type { FastifyInstance } from 'fastify';
 import type { AppServices } from '../app.js';
 import { federationRoute } from './route.js';
-import { keepBodyText, requireBody, sendRawJson } from './send-join.js';
+import { membershipPlugin, requireBody, sendRawJson } from './send-join.js';
 
 export function sendKnockRoutes(services: AppServices) {
-  return async function routes(app: FastifyInstance): Promise<void> {
-    const membership = services.federation?.membership;
-    if (!membership) return;
-    keepBodyText(app);
+  return membershipPlugin(services, (app, membership) => {
     federationRoute(app, services, {
       method: 'PUT',
       path: '/v1/send_knock/:roomId/:eventId',
@@ -19,5 +15,5 @@ export function sendKnockRoutes(services: AppServices) {
           await membership.server.sendKnock(origin, { roomId: params.roomId!, eventId: params.eventId!, body: requireBody(body), text: req.membershipBodyText }),
         ),
     });
-  };
+  });
 }
