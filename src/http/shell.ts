@@ -1,5 +1,6 @@
 // Small pieces of the HTTP shell kept out of app.ts: the CORS headers, access-token redaction for
-// logs, and the route table used to tell "unknown path" (404) from "wrong method" (405).
+// logs, the route table used to tell "unknown path" (404) from "wrong method" (405), and the query
+// parameters as route handlers see them.
 
 /**
  * CORS headers sent on every response (client-server API "Web Browser Clients"). HEAD is listed
@@ -90,4 +91,15 @@ export function routeMatcher(): RouteMatcher {
       return matched;
     },
   };
+}
+
+/** Query parameters with one value each: a repeated parameter gives its first (see `req.query` for all). */
+export function firstValues(q: unknown): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  if (typeof q !== 'object' || q === null) return out;
+  for (const [k, v] of Object.entries(q)) {
+    const first = Array.isArray(v) ? v[0] : v;
+    out[k] = typeof first === 'string' ? first : undefined;
+  }
+  return out;
 }

@@ -12,6 +12,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Requester, UsersService } from '../../users/service.js';
 import { authenticateRequest, type AuthMode } from './auth.js';
+import { firstValues } from '../shell.js';
 // The `app.rateLimiter` decoration is declared there.
 import type {} from '../rate-limit.js';
 
@@ -52,16 +53,6 @@ export interface ClientRouteSpec<A extends AuthMode> {
    */
   rateLimit?: RateLimitedAction;
   handler: (ctx: ClientRouteContext<A>) => Promise<unknown>;
-}
-
-function firstValues(q: unknown): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  if (typeof q !== 'object' || q === null) return out;
-  for (const [k, v] of Object.entries(q)) {
-    const first = Array.isArray(v) ? v[0] : v;
-    out[k] = typeof first === 'string' ? first : undefined;
-  }
-  return out;
 }
 
 export function clientRoute<A extends AuthMode>(app: FastifyInstance, users: UsersService, spec: ClientRouteSpec<A>): void {

@@ -18,6 +18,7 @@ import type { KeyRing } from '../../federation/keys.js';
 import { parseXMatrixHeader, verifyRequestSignature } from '../../federation/x-matrix.js';
 import type { Store } from '../../store/index.js';
 import type { AppServices } from '../app.js';
+import { firstValues } from '../shell.js';
 
 export type FederationHttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -52,16 +53,6 @@ declare module 'fastify' {
     /** The X-Matrix origin of a federation request, once authenticated. */
     federationOrigin?: string;
   }
-}
-
-function firstValues(q: unknown): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  if (typeof q !== 'object' || q === null) return out;
-  for (const [k, v] of Object.entries(q)) {
-    const first = Array.isArray(v) ? v[0] : v;
-    out[k] = typeof first === 'string' ? first : undefined;
-  }
-  return out;
 }
 
 /** Every Authorization header of the request (Node keeps only the first in `req.headers`). */
