@@ -16,6 +16,7 @@ import { federationVersionRoutes } from './federation/version.js';
 import { serverKeyRoutes } from './keys/server.js';
 import { healthRoutes } from './health.js';
 import { metricsRoutes, recordRequestMetric } from './metrics.js';
+import { lazySchemaCompilers } from './schema-compilers.js';
 import type { UsersService } from '../users/service.js';
 import type { Store } from '../store/index.js';
 import type { Notifier } from '../sync/notifier.js';
@@ -345,6 +346,8 @@ export function buildApp(services: AppServices, opts: BuildAppOptions = {}): Fas
     // Matrix IDs, state keys and transaction IDs in paths can be long (user IDs up to 255 bytes,
     // percent-encoded up to three times that); Fastify's default of 100 characters is too short.
     routerOptions: { maxParamLength: 4096 },
+    // ajv and fast-json-stringify only if a route ever declares a JSON schema (none does).
+    schemaController: { compilersFactory: lazySchemaCompilers() },
     clientErrorHandler: onClientError,
     frameworkErrors: (err, _request, reply) => {
       // Bad percent-encoding in the path and similar router-level failures.
