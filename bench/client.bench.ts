@@ -3,6 +3,7 @@
 // (a) messages/s sent by 10 concurrent clients into one room with 100 local members, (b) latency
 // from send to delivery in another member's waiting long-poll /sync, (c) initial /sync time of a
 // user in 200 rooms of 50 messages each, (d) resident memory of the server idle and after (a).
+// The child runs with the Dockerfile's Node settings (SERVER_NODE_FLAGS, SERVER_ENV).
 // BENCH_CPU_PROF=<dir> runs the child with --cpu-prof and writes its profile there on exit;
 // BENCH_CLIENT_PARTS=a,b,c picks parts (d is always measured); BENCH_SERVER_MAIN=<dist/main.js>
 // reuses an existing build (with migrations/ and node_modules/ reachable from it); BENCH_KEEP=1
@@ -30,6 +31,12 @@ const INITIAL_SYNC_RUNS = 5;
 const IDLE_SETTLE_MS = 25_000;
 /** USER_HZ: 100 on Linux everywhere that matters (sysconf(_SC_CLK_TCK)). */
 const CLOCK_TICKS_PER_SECOND = 100;
+/**
+ * The runtime settings of the Dockerfile (see its comment for the measurements): a small young
+ * generation, two V8 helper threads, two malloc arenas. BENCH_NODE_DEFAULTS=1 runs Node's defaults.
+ */
+const SERVER_NODE_FLAGS = process.env.BENCH_NODE_DEFAULTS ? [] : ['--max-semi-space-size=2', '--v8-pool-size=2'];
+const SERVER_ENV: Record<string, string> = process.env.BENCH_NODE_DEFAULTS ? {} : { MALLOC_ARENA_MAX: '2' };
 
 /** Compiles src/ (tsc, tsconfig.build.json) into `dir`/dist, with migrations/ and node_modules/ beside it. */
 function buildServer(dir: string): string {
@@ -85,8 +92,8 @@ async function startChild(main: string, dir: string): Promise<Child> {
     ].join('\n'),
   );
   const profDir = process.env.BENCH_CPU_PROF;
-  const args = [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(profDir)}`] : []), main, 'serve', '--config', join(dir, 'homeserver.yaml')];
-  const proc = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [...SERVER_NODE_FLAGS, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(profDir)}`] : []), main, 'serve', '--config', join(dir, 'homeserver.yaml')];
+  const proc = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...SERVER_ENV } });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString('utf8')));
