@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { renderConfigYaml } from './config/example.js';
-import { ConfigError, formatConfigError, loadConfigFile, parseConfigYaml, type LoadedConfig } from './config/load.js';
+import { ConfigError, formatConfigError, loadConfigFile, parseConfigYaml, releaseConfigLibraries, type LoadedConfig } from './config/load.js';
 import { formatSigningKeyFile, generateSigningKey } from './core/crypto/ed25519.js';
 import { startServer, type RunningServer } from './server.js';
 import { openDatabase, schemaVersion } from './store/db.js';
@@ -58,6 +58,8 @@ function makeLogger(level: string): Logger {
 
 async function serve(configPath: string | undefined): Promise<void> {
   const { config, warnings } = loadOrExit(configPath);
+  // The server reads its configuration once: zod and yaml can go (config/load.ts).
+  releaseConfigLibraries();
   const logger = makeLogger(config.log_level);
   logger.info(configPath ? `configuration: ${configPath}` : 'no --config given: using the defaults (see config.example.yaml)');
   for (const w of warnings) logger.warn(w);

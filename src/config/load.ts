@@ -1,19 +1,62 @@
 // Loads the YAML configuration: parses, warns about unknown keys, validates with the zod schema,
 // applies defaults and resolves paths against the working directory (as Synapse does).
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, resolve, sep } from 'node:path';
+import type * as Yaml from 'yaml';
 import type { z } from 'zod';
 import {
-  configSchema,
+  buildConfigSchema,
   expandResources,
   RESOURCE_NAMES,
   UNSUPPORTED_LISTENER_TYPES,
   UNSUPPORTED_SYNAPSE_RESOURCES,
   type Config,
   type ListenerConfig,
+  type ConfigSchema,
   type ResourceName,
+  type ZodNamespace,
 } from './schema.js';
+
+// zod and yaml are needed only while a configuration file is read, yet loaded they hold about 5 MB
+// of an idle server's memory (sources, bytecode, zod's locales). They are therefore loaded through
+// require, on first use, and releaseConfigLibraries() drops them from require's cache once the
+// server has its configuration, so V8 can collect them. Each load uses a require function of its
+// own: the module a require function stands for lists everything it loaded as its children, and
+// a long-lived one would keep zod alive.
+const CONFIG_PACKAGES = ['zod', 'yaml'] as const;
+let configLibraries: { z: ZodNamespace; yaml: typeof Yaml; schema: ConfigSchema } | undefined;
+
+function libraries(): NonNullable<typeof configLibraries> {
+  if (configLibraries === undefined) {
+    const requireOnce = createRequire(import.meta.url);
+    const z = (requireOnce('zod') as { z: ZodNamespace }).z;
+    configLibraries = { z, yaml: requireOnce('yaml') as typeof Yaml, schema: buildConfigSchema(z) };
+  }
+  return configLibraries;
+}
+
+/**
+ * Forgets zod, yaml and the schema after the last configuration is read (the `serve` command calls
+ * it once it has its configuration). A later load simply loads them again.
+ */
+export function releaseConfigLibraries(): void {
+  if (configLibraries === undefined) return;
+  configLibraries = undefined;
+  const resolver = createRequire(import.meta.url);
+  const roots = CONFIG_PACKAGES.map((name) => packageRoot(resolver, name));
+  for (const file of Object.keys(resolver.cache)) {
+    if (roots.some((root) => file.startsWith(root))) delete resolver.cache[file];
+  }
+}
+
+/** The folder of an installed package, with a trailing separator (…/node_modules/<name>/). */
+function packageRoot(resolver: NodeJS.Require, name: string): string {
+  const main = resolver.resolve(name);
+  const marker = `${sep}node_modules${sep}${name}${sep}`;
+  const at = main.lastIndexOf(marker);
+  return at < 0 ? `${dirname(main)}${sep}` : main.slice(0, at + marker.length);
+}
 
 export interface ConfigIssue {
   /** Dotted key path, e.g. `listeners.0.port`; empty for the file as a whole. */
@@ -61,6 +104,7 @@ export function parseConfig(raw: unknown, opts: LoadOptions = {}): LoadedConfig 
   }
   const input = dropNulls(raw ?? {}) as Record<string, unknown>;
   const warnings: string[] = [];
+  const configSchema = libraries().schema;
   for (const key of findUnknownKeys(configSchema, input, [])) {
     warnings.push(NOT_SUPPORTED[key] ?? `unknown config key "${key}" ignored`);
   }
@@ -125,7 +169,7 @@ export function parseConfig(raw: unknown, opts: LoadOptions = {}): LoadedConfig 
 /** Parses YAML text and validates it. `source` names the file in messages. */
 export function parseConfigYaml(text: string, source: string, opts: LoadOptions = {}): LoadedConfig {
   // YAML 1.1, as PyYAML reads Synapse's homeserver.yaml (`yes`/`no` are booleans there).
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, version: '1.1' });
+  const doc = libraries().yaml.parseDocument(text, { prettyErrors: true, uniqueKeys: true, version: '1.1' });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => ({ path: '', message: `${source}: invalid YAML: ${e.message.split('\n')[0]}` })),

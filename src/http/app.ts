@@ -4,7 +4,6 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance, type F
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { z } from 'zod';
 import type { Config, ResourceName } from '../config/schema.js';
 import { RESOURCE_NAMES } from '../config/schema.js';
 import type { SigningKey } from '../core/crypto/ed25519.js';
@@ -455,7 +454,9 @@ export function toMatrixError(err: unknown): MatrixError {
   if (err instanceof JsonParseError) {
     return new MatrixError(err.errcode, err.kind === 'syntax' ? `Content not JSON: ${err.message}` : err.message, 400);
   }
-  if (err instanceof z.ZodError) {
+  // A zod validation failure, recognised by shape: importing zod here would keep it loaded in every
+  // server although no route validates with it (see config/load.ts).
+  if (isZodError(err)) {
     const first = err.issues[0];
     const where = first && first.path.length > 0 ? `${first.path.map(String).join('.')}: ` : '';
     return new MatrixError('M_BAD_JSON', `${where}${first?.message ?? 'invalid body'}`, 400);
@@ -508,4 +509,13 @@ function onClientError(this: FastifyInstance, err: NodeJS.ErrnoException, socket
     return;
   }
   socket.destroy();
+}
+
+interface ZodErrorLike {
+  name: 'ZodError';
+  issues: { path: PropertyKey[]; message: string }[];
+}
+
+function isZodError(err: unknown): err is ZodErrorLike {
+  return err instanceof Error && err.name === 'ZodError' && Array.isArray((err as Partial<ZodErrorLike>).issues);
 }

@@ -3,12 +3,13 @@
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { pino } from 'pino';
-import { loadConfigFile } from '../../src/config/load.js';
+import { loadConfigFile, releaseConfigLibraries } from '../../src/config/load.js';
 import { startServer } from '../../src/server.js';
 
 const requireCjs = createRequire(import.meta.url);
 const [configPath, ...paths] = process.argv.slice(2);
 const { config } = loadConfigFile(configPath);
+releaseConfigLibraries(); // as `serve` does (src/main.ts)
 const server = await startServer(config, pino({ level: 'silent' }));
 const base = server.addresses[0]!.url;
 

@@ -1,6 +1,7 @@
 // What an idle server has loaded (Client-Server benchmark (d), idle RSS): outbound HTTP (undici),
 // metrics (prom-client), password hashing (argon2), Fastify's schema compilers (ajv,
-// fast-json-stringify) and image processing (sharp) are loaded on first use, not at start; with a
+// fast-json-stringify) and image processing (sharp) are loaded on first use, not at start; the
+// configuration's zod and yaml are released once the configuration is read; with a
 // metrics resource mounted, prom-client is loaded and /_synapse/metrics serves its figures.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 
 const CHILD = fileURLToPath(new URL('./idle-modules-child.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
-const LAZY = ['undici', 'prom-client', 'argon2', 'ajv', 'fast-json-stringify', 'sharp'];
+const LAZY = ['undici', 'prom-client', 'argon2', 'ajv', 'fast-json-stringify', 'sharp', 'zod', 'yaml'];
 /** Fastify's error replies use fast-json-stringify's small runtime, not its compiler. */
 const ALLOWED = new Set(['fast-json-stringify/lib/serializer.js', 'fast-json-stringify/lib/v8.js']);
 

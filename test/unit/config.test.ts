@@ -7,11 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { renderConfigYaml } from '../../src/config/example.js';
 import { ConfigError, formatConfigError, loadConfigFile, parseConfig, parseConfigYaml } from '../../src/config/load.js';
-import { configSchema, DEFAULT_IP_RANGE_BLACKLIST, expandResources } from '../../src/config/schema.js';
+import { z } from 'zod';
+import { buildConfigSchema, DEFAULT_IP_RANGE_BLACKLIST, expandResources } from '../../src/config/schema.js';
 import { parseDuration, parseSize } from '../../src/config/units.js';
 import { DEFAULT_ROOM_VERSION } from '../../src/core/events/room-versions.js';
 
 const CWD = '/srv/hs';
+const configSchema = buildConfigSchema(z);
 
 function errorOf(fn: () => unknown): ConfigError {
   try {
