@@ -26,8 +26,9 @@ ENV NODE_ENV=production \
 # Memory of a small homeserver (Client-Server benchmark (d), idle RSS; bench/client.bench.ts runs its
 # server the same way): V8's young generation at most 2 x 2 MB instead of 2 x 16 MB (the start-up
 # growth otherwise lingers until V8's memory reducer gives it back), two V8 helper threads instead of
-# four, two malloc arenas instead of up to eight per core. Measured on 2 cores: idle RSS 81 -> 77-78 MB,
-# 1 s after start 108 -> 88 MB, after sending 6,000 messages 144 -> 114 MB, same CPU time per message.
+# four, two malloc arenas instead of up to eight per core. Measured on 2 cores with Node 20: idle RSS
+# 74-75 -> 72 MB, 1 s after start 103-106 -> 86 MB, after sending 6,000 messages 137 -> 108 MB, same CPU
+# time per message.
 # Replace with `docker run -e NODE_OPTIONS=... -e MALLOC_ARENA_MAX=...` on a large machine.
 ENV NODE_OPTIONS="--max-semi-space-size=2 --v8-pool-size=2" \
     MALLOC_ARENA_MAX=2
