@@ -51,9 +51,13 @@ export function formatXMatrixHeader(p: XMatrixParams): string {
   return `X-Matrix ${parts.join(',')}`;
 }
 
+// A request body is not bound to a room version: a /send transaction may carry v1-v5 events that
+// hold fractions, which Synapse signs as Python writes them. Both directions encode numbers that way.
+const REQUEST_NUMBERS = { legacyNumbers: true } as const;
+
 /** Signs the request with our key and returns the Authorization header value. */
 export function signRequest(req: SignableRequest, key: SigningKey): string {
-  const sig = computeJsonSignature(requestSigningObject(req), key);
+  const sig = computeJsonSignature(requestSigningObject(req), key, REQUEST_NUMBERS);
   return formatXMatrixHeader({ origin: req.origin, destination: req.destination, key: key.keyId, sig });
 }
 
@@ -70,7 +74,7 @@ export function verifyRequestSignature(
 ): boolean {
   const signed = requestSigningObject({ ...req, origin: params.origin, destination });
   signed.signatures = { [params.origin]: { [params.key]: params.sig } };
-  return verifyJsonSignature(signed, params.origin, params.key, publicKey);
+  return verifyJsonSignature(signed, params.origin, params.key, publicKey, REQUEST_NUMBERS);
 }
 
 /**

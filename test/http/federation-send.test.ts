@@ -177,6 +177,17 @@ describe('PUT /send: refused events', () => {
     expect(await f.hs.store.getEvent(m.eventId)).toBeUndefined();
   });
 
+  it('room version 5 allows fractions: such an event is accepted whole, not redacted, and its content served', async () => {
+    const f = await setup({ room_version: '5' });
+    const content = { msgtype: 'm.text', body: 'ratio', ratio: 0.25, tiny: 1e-5, big: 1.5e16 };
+    const m = await remotePdu(f.hs, f.roomId, { sender: REM, type: 'm.room.message', content }, f.remote);
+    const r = await sendTxn(f.hs, f.remote, [m.pdu]);
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ pdus: { [m.eventId]: {} } });
+    const msgs = await f.hs.messages(f.alice, f.roomId);
+    expect(msgs.chunk[0]).toMatchObject({ event_id: m.eventId, content });
+  });
+
   it('PDUs of a room we do not know are not stored', async () => {
     const f = await setup();
     const m = await message(f, 'elsewhere');

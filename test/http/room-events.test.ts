@@ -1,6 +1,8 @@
 // PUT /send (transaction IDs, errors, power), PUT/GET /state, GET /state, /members, /joined_members,
 // /event and PUT /redact through Fastify over a real SQLite database.
 import { describe, expect, it } from 'vitest';
+import { checkContentHash } from '../../src/core/events/hashes.js';
+import { requireRoomVersion } from '../../src/core/events/room-versions.js';
 import { createClientTxns } from '../../src/rooms/transactions.js';
 import { enc, publicRoom, roomEventsHarness, SERVER, V3 } from './room-events-helpers.js';
 
@@ -20,6 +22,23 @@ describe('PUT /rooms/{roomId}/send/{eventType}/{txnId}', () => {
     const got = await h.get(ann, `${V3}/rooms/${enc(roomId)}/event/${enc(r.body.event_id)}`);
     expect(got.status).toBe(200);
     expect(got.body).toMatchObject({ event_id: r.body.event_id, room_id: roomId, type: 'm.room.message', content: msg('hello'), sender: ann.user_id });
+  });
+
+  it('room versions 1-5 allow fractions in content (as Synapse), hashed the way Python writes them', async () => {
+    const h = await roomEventsHarness();
+    const ann = await h.register('ann');
+    const roomId = await publicRoom(h, ann, [], { room_version: '5' });
+    const content = { ...msg('x'), n: 1.5, tiny: 1e-5, big: 1.5e16 };
+    const r = await h.send(ann, roomId, content);
+    expect(r.status).toBe(200);
+    const stored = (await h.store.getEvent(r.body.event_id))!;
+    expect(stored.event.content).toEqual(content);
+    expect(checkContentHash(stored.event.json, requireRoomVersion('5'))).toBe(true);
+    const got = await h.get(ann, `${V3}/rooms/${enc(roomId)}/event/${enc(r.body.event_id)}`);
+    expect(got.body.content).toEqual(content);
+    // State too, and setting the same content again is accepted.
+    expect((await h.req('PUT', `${V3}/rooms/${enc(roomId)}/state/org.example.ratio/`, { token: ann.access_token, body: { ratio: 0.25 } })).status).toBe(200);
+    expect((await h.req('PUT', `${V3}/rooms/${enc(roomId)}/state/org.example.ratio/`, { token: ann.access_token, body: { ratio: 0.25 } })).status).toBe(200);
   });
 
   it('a retried transaction returns the same event without sending another; the scope is the device', async () => {

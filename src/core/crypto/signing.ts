@@ -1,6 +1,6 @@
 // Signing JSON objects and checking their signatures (spec appendices#signing-json: "Signing
 // Details" and "Checking for a Signature").
-import { canonicalJsonBytes } from '../json/canonical.js';
+import { canonicalJsonBytes, type CanonicalJsonOptions } from '../json/canonical.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../json/types.js';
 import { verifyEd25519, type SigningKey } from './ed25519.js';
 
@@ -16,15 +16,15 @@ function own(obj: JsonObject, key: string): JsonValue | undefined {
  * and `unsigned` members. Throws CanonicalJsonError if the object cannot be canonicalised.
  * Compute this once when checking several signatures on the same object.
  */
-export function jsonSigningBytes(obj: JsonObject): Buffer {
-  if (!Object.hasOwn(obj, 'signatures') && !Object.hasOwn(obj, 'unsigned')) return canonicalJsonBytes(obj);
+export function jsonSigningBytes(obj: JsonObject, opts?: CanonicalJsonOptions): Buffer {
+  if (!Object.hasOwn(obj, 'signatures') && !Object.hasOwn(obj, 'unsigned')) return canonicalJsonBytes(obj, opts);
   const { signatures: _signatures, unsigned: _unsigned, ...covered } = obj;
-  return canonicalJsonBytes(covered);
+  return canonicalJsonBytes(covered, opts);
 }
 
 /** The unpadded-base64 signature `key` makes over `obj` (without signatures and unsigned). */
-export function computeJsonSignature(obj: JsonObject, key: SigningKey): string {
-  return key.sign(jsonSigningBytes(obj));
+export function computeJsonSignature(obj: JsonObject, key: SigningKey, opts?: CanonicalJsonOptions): string {
+  return key.sign(jsonSigningBytes(obj, opts));
 }
 
 /**
@@ -32,14 +32,14 @@ export function computeJsonSignature(obj: JsonObject, key: SigningKey): string {
  * other signature already present (any number of entities and key IDs). `obj` is not mutated.
  * Throws TypeError if `signatures` (or its entry for `entity`) exists but is not an object.
  */
-export function signJson<T extends JsonObject>(obj: T, entity: string, key: SigningKey): T {
+export function signJson<T extends JsonObject>(obj: T, entity: string, key: SigningKey, opts?: CanonicalJsonOptions): T {
   const existing = own(obj, 'signatures');
   if (existing !== undefined && !isJsonObject(existing)) throw new TypeError('`signatures` must be an object');
   const forEntity = existing === undefined ? undefined : own(existing, entity);
   if (forEntity !== undefined && !isJsonObject(forEntity)) {
     throw new TypeError(`\`signatures[${JSON.stringify(entity)}]\` must be an object`);
   }
-  const signature = computeJsonSignature(obj, key);
+  const signature = computeJsonSignature(obj, key, opts);
   // Computed keys define own properties, so an entity named "__proto__" cannot reach the prototype.
   const signatures: JsonObject = { ...existing, [entity]: { ...forEntity, [key.keyId]: signature } };
   return { ...obj, signatures };
@@ -50,7 +50,7 @@ export function signJson<T extends JsonObject>(obj: T, entity: string, key: Sign
  * base64). False, never an exception, when it is missing, not ed25519, malformed, or wrong, or
  * when the object cannot be canonicalised.
  */
-export function verifyJsonSignature(obj: JsonObject, entity: string, keyId: string, publicKey: string): boolean {
+export function verifyJsonSignature(obj: JsonObject, entity: string, keyId: string, publicKey: string, opts?: CanonicalJsonOptions): boolean {
   if (!isJsonObject(obj) || typeof keyId !== 'string' || !keyId.startsWith(ED25519_PREFIX)) return false;
   const signatures = own(obj, 'signatures');
   if (!isJsonObject(signatures)) return false;
@@ -60,7 +60,7 @@ export function verifyJsonSignature(obj: JsonObject, entity: string, keyId: stri
   if (typeof signature !== 'string') return false;
   let bytes: Buffer;
   try {
-    bytes = jsonSigningBytes(obj);
+    bytes = jsonSigningBytes(obj, opts);
   } catch {
     return false;
   }

@@ -2,7 +2,7 @@
 // for an event", "Calculating the reference hash for an event"; rooms v1/v3/v4 "Event IDs").
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { canonicalJsonBytes } from '../json/canonical.js';
+import { canonicalJsonBytes, type CanonicalJsonOptions } from '../json/canonical.js';
 import { decodeBase64, encodeBase64, encodeBase64Url } from '../json/base64.js';
 import { isJsonObject, type JsonObject } from '../json/types.js';
 import { redactEvent } from './redaction.js';
@@ -12,26 +12,37 @@ function sha256(bytes: Uint8Array): Buffer {
   return createHash('sha256').update(bytes).digest();
 }
 
-/** SHA-256 of the canonical JSON of the event without `unsigned`, `signatures` and `hashes`. */
-export function contentHashDigest(pdu: JsonObject): Buffer {
+/**
+ * How numbers are encoded for a room version's hashes and signatures: versions 1-5 allow fractions
+ * and large numbers, written as Synapse writes them (see canonical.ts). Without a version, strictly.
+ */
+export function numbersOf(version: RoomVersion | undefined): CanonicalJsonOptions | undefined {
+  return version !== undefined && !version.strictCanonicalJson ? { legacyNumbers: true } : undefined;
+}
+
+/**
+ * SHA-256 of the canonical JSON of the event without `unsigned`, `signatures` and `hashes`. Pass the
+ * room version so that a v1-v5 event holding a fraction can be hashed (see numbersOf).
+ */
+export function contentHashDigest(pdu: JsonObject, version?: RoomVersion): Buffer {
   // A shallow copy without the three keys: nested values are only read by the encoder.
   const copy: JsonObject = {};
   for (const k of Object.keys(pdu)) {
     if (k === 'unsigned' || k === 'signatures' || k === 'hashes') continue;
     copy[k] = pdu[k]!;
   }
-  return sha256(canonicalJsonBytes(copy));
+  return sha256(canonicalJsonBytes(copy, numbersOf(version)));
 }
 
 /** The content hash as unpadded standard base64, the value of `hashes.sha256`. */
-export function computeContentHash(pdu: JsonObject): string {
-  return encodeBase64(contentHashDigest(pdu));
+export function computeContentHash(pdu: JsonObject, version?: RoomVersion): string {
+  return encodeBase64(contentHashDigest(pdu, version));
 }
 
 /** A new PDU with `hashes.sha256` set to its content hash (other hash algorithms are kept). */
-export function addContentHash<T extends JsonObject>(pdu: T): T & { hashes: JsonObject } {
+export function addContentHash<T extends JsonObject>(pdu: T, version?: RoomVersion): T & { hashes: JsonObject } {
   const hashes = isJsonObject(pdu.hashes) ? pdu.hashes : {};
-  return { ...pdu, hashes: { ...hashes, sha256: computeContentHash(pdu) } };
+  return { ...pdu, hashes: { ...hashes, sha256: computeContentHash(pdu, version) } };
 }
 
 /**
@@ -40,7 +51,7 @@ export function addContentHash<T extends JsonObject>(pdu: T): T & { hashes: Json
  * so a padded encoding of the right digest is accepted. A failure means the event must be
  * replaced by its redacted form before further processing.
  */
-export function checkContentHash(pdu: JsonObject): boolean {
+export function checkContentHash(pdu: JsonObject, version?: RoomVersion): boolean {
   const hashes = pdu.hashes;
   if (!isJsonObject(hashes) || typeof hashes.sha256 !== 'string') return false;
   let claimed: Buffer;
@@ -50,7 +61,13 @@ export function checkContentHash(pdu: JsonObject): boolean {
     return false;
   }
   if (claimed.length !== 32) return false;
-  return timingSafeEqual(claimed, contentHashDigest(pdu));
+  let actual: Buffer;
+  try {
+    actual = contentHashDigest(pdu, version);
+  } catch {
+    return false; // not encodable (e.g. a fraction in a v6+ room): it cannot be the signed content
+  }
+  return timingSafeEqual(claimed, actual);
 }
 
 /**
@@ -62,7 +79,7 @@ export function computeReferenceHash(pdu: JsonObject, version: RoomVersion): Buf
   const redacted = redactEvent(pdu, version);
   delete redacted.signatures; // `redacted` is a fresh object, so this does not touch `pdu`
   delete redacted.unsigned;
-  return sha256(canonicalJsonBytes(redacted));
+  return sha256(canonicalJsonBytes(redacted, numbersOf(version)));
 }
 
 /**

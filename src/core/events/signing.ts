@@ -6,7 +6,7 @@ import type { SigningKey } from '../crypto/ed25519.js';
 import { signJson, verifyJsonSignature } from '../crypto/signing.js';
 import { serverNameOf } from '../ids.js';
 import { isJsonObject, type JsonObject } from '../json/types.js';
-import { addContentHash } from './hashes.js';
+import { addContentHash, numbersOf } from './hashes.js';
 import { redactEvent } from './redaction.js';
 import type { RoomVersion } from './room-versions.js';
 
@@ -22,7 +22,7 @@ export function signEvent<T extends JsonObject>(
   key: SigningKey,
   version: RoomVersion,
 ): T & { signatures: JsonObject } {
-  const signedRedacted = signJson(redactEvent(pdu, version), serverName, key);
+  const signedRedacted = signJson(redactEvent(pdu, version), serverName, key, numbersOf(version));
   const signature = (signedRedacted.signatures as Record<string, Record<string, string>>)[serverName]![key.keyId]!;
   const existing = isJsonObject(pdu.signatures) ? pdu.signatures : {};
   const prior = Object.hasOwn(existing, serverName) ? existing[serverName] : undefined;
@@ -37,7 +37,7 @@ export function hashAndSignEvent<T extends JsonObject>(
   key: SigningKey,
   version: RoomVersion,
 ): T & { hashes: JsonObject; signatures: JsonObject } {
-  return signEvent(addContentHash(pdu), serverName, key, version);
+  return signEvent(addContentHash(pdu, version), serverName, key, version);
 }
 
 /**
@@ -57,7 +57,7 @@ export function verifyEventSignature(
   if (!isJsonObject(sigs) || !Object.hasOwn(sigs, serverName)) return false;
   const mine = sigs[serverName];
   if (!isJsonObject(mine) || !Object.hasOwn(mine, keyId)) return false;
-  return verifyJsonSignature(redactEvent(pdu, version), serverName, keyId, publicKey);
+  return verifyJsonSignature(redactEvent(pdu, version), serverName, keyId, publicKey, numbersOf(version));
 }
 
 /** m.room.member invite carrying a third_party_invite (the same test as Synapse's). */

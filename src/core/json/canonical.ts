@@ -1,6 +1,11 @@
 // Canonical JSON (spec appendix "Canonical JSON"): keys sorted by Unicode code point, no
 // insignificant whitespace, shortest escapes (\" \\ \b \f \n \r \t, other controls as lowercase
 // \u00XX, everything else raw UTF-8), integers only within ±(2^53-1).
+//
+// Room versions 1-5 predate that integer rule, and their events on the network do hold fractions
+// (and the odd huge number). Synapse hashes and signs those with Python's json module, so for them
+// `legacyNumbers` writes such numbers as Python does (pythonNumber below); a server that refused to
+// hash them could not join rooms that contain one.
 
 export class CanonicalJsonError extends Error {
   constructor(message: string) {
@@ -10,6 +15,41 @@ export class CanonicalJsonError extends Error {
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+export interface CanonicalJsonOptions {
+  /**
+   * Room versions 1-5: write fractions and integers beyond ±(2^53-1) as Python's json module does
+   * instead of refusing them.
+   */
+  legacyNumbers?: boolean;
+}
+
+/**
+ * A number outside canonical JSON's integer range, as Python's json.dumps writes a float (Synapse's
+ * canonicaljson), so that hashes and signatures over v1-v5 events match theirs. Python's float repr
+ * uses the same shortest round-trip digits as JavaScript but its own layout: exponent form when the
+ * decimal exponent is below -4 or 16 and above, with a sign and at least two digits ("1e-05",
+ * "1.5e+16"); otherwise positional, with ".0" when there is no fraction. Integers beyond 2^53 are
+ * written as floats too: that is what such a number is when it round-trips through a double (a
+ * Python int that large would have lost digits in JSON.parse anyway).
+ */
+export function pythonNumber(v: number): string {
+  if (!Number.isFinite(v)) throw new CanonicalJsonError(`${v} cannot be encoded as JSON`);
+  const [mantissa, expText] = v.toExponential().split('e') as [string, string];
+  const exp = Number(expText);
+  const negative = mantissa.startsWith('-');
+  const digits = mantissa.replace('-', '').replace('.', '');
+  if (exp < -4 || exp >= 16) {
+    const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+    const e = String(Math.abs(exp)).padStart(2, '0');
+    return `${negative ? '-' : ''}${m}e${exp < 0 ? '-' : '+'}${e}`;
+  }
+  let text: string;
+  if (exp < 0) text = `0.${'0'.repeat(-exp - 1)}${digits}`;
+  else if (digits.length > exp + 1) text = `${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`;
+  else text = `${digits}${'0'.repeat(exp + 1 - digits.length)}.0`;
+  return negative ? `-${text}` : text;
+}
 
 /** Compares two strings by Unicode code point (not UTF-16 code unit, which is what `<` does). */
 export function compareCodePoints(a: string, b: string): number {
@@ -58,7 +98,7 @@ function encodeString(s: string): string {
   return out + '"';
 }
 
-function encodeValue(v: unknown, depth: number): string {
+function encodeValue(v: unknown, depth: number, legacy: boolean): string {
   if (depth > 512) throw new CanonicalJsonError('JSON nested too deeply');
   if (v === null) return 'null';
   switch (typeof v) {
@@ -67,6 +107,7 @@ function encodeValue(v: unknown, depth: number): string {
     case 'boolean':
       return v ? 'true' : 'false';
     case 'number':
+      if (legacy && !Number.isSafeInteger(v)) return pythonNumber(v);
       if (!Number.isInteger(v)) throw new CanonicalJsonError(`non-integer number ${v} is not allowed in canonical JSON`);
       if (v > MAX_SAFE || v < -MAX_SAFE) throw new CanonicalJsonError(`integer ${v} is outside ±(2^53-1)`);
       return Object.is(v, -0) ? '0' : String(v);
@@ -75,7 +116,7 @@ function encodeValue(v: unknown, depth: number): string {
         let out = '[';
         for (let i = 0; i < v.length; i++) {
           if (i) out += ',';
-          out += encodeValue(v[i], depth + 1);
+          out += encodeValue(v[i], depth + 1, legacy);
         }
         return out + ']';
       }
@@ -85,7 +126,7 @@ function encodeValue(v: unknown, depth: number): string {
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i]!;
         if (i) out += ',';
-        out += encodeString(k) + ':' + encodeValue(obj[k], depth + 1);
+        out += encodeString(k) + ':' + encodeValue(obj[k], depth + 1, legacy);
       }
       return out + '}';
     }
@@ -95,11 +136,11 @@ function encodeValue(v: unknown, depth: number): string {
 }
 
 /** Encodes a value as Matrix canonical JSON text. Throws CanonicalJsonError on values it cannot encode. */
-export function canonicalJson(value: unknown): string {
-  return encodeValue(value, 0);
+export function canonicalJson(value: unknown, opts?: CanonicalJsonOptions): string {
+  return encodeValue(value, 0, opts?.legacyNumbers === true);
 }
 
 /** Canonical JSON as UTF-8 bytes, the form that is signed and hashed. */
-export function canonicalJsonBytes(value: unknown): Buffer {
-  return Buffer.from(encodeValue(value, 0), 'utf8');
+export function canonicalJsonBytes(value: unknown, opts?: CanonicalJsonOptions): Buffer {
+  return Buffer.from(encodeValue(value, 0, opts?.legacyNumbers === true), 'utf8');
 }

@@ -140,7 +140,7 @@ export async function checkPdus(
       out[i] = { ok: false, eventId: c.eventId, error: `signature check failed: ${sig.reason}` };
       return;
     }
-    if (!checkContentHash(c.pdu)) {
+    if (!checkContentHash(c.pdu, version)) {
       const redacted = redactEvent(c.pdu, version);
       out[i] = { ...c, pdu: redacted, jsonText: JSON.stringify(redacted), redacted: true };
     }

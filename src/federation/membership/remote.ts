@@ -260,7 +260,7 @@ export class RemoteMembership {
         this.d.logger?.info({ roomId, eventId: c.eventId, reason: sig.reason }, 'event dropped: signature check failed');
         return;
       }
-      if (!checkContentHash(c.pdu)) {
+      if (!checkContentHash(c.pdu, version)) {
         const redacted = redactEvent(c.pdu, version);
         unique.set(c.eventId, { ...c, pdu: redacted, jsonText: JSON.stringify(redacted), redacted: true });
       }

@@ -186,7 +186,7 @@ export class MembershipServer {
     const ev = toRoomEvent(pdu, checked.eventId, version);
     const origins = checkMembershipFromOrigin(ev, origin, membership);
     if (!origins.allowed) throw invalid(origins.reason);
-    if (!checkContentHash(pdu)) throw invalid('The event content hash does not match');
+    if (!checkContentHash(pdu, version)) throw invalid('The event content hash does not match');
 
     let signed = false;
     let jsonText = checked.jsonText;
@@ -303,7 +303,7 @@ export class MembershipServer {
     const target = ev.stateKey ?? '';
     if (!isValidUserId(target) || serverNameOf(target) !== this.d.serverName) throw invalid('The invited user does not belong to this server');
     if (!(await this.d.localUserExists(target))) throw new MatrixError('M_NOT_FOUND', `Unknown user ${target}`, 404);
-    if (!checkContentHash(checked.pdu)) throw invalid('The event content hash does not match');
+    if (!checkContentHash(checked.pdu, version)) throw invalid('The event content hash does not match');
     const [sig] = await this.d.keyRing.verifyEventSignatures([{ pdu: checked.pdu, version }]);
     if (!sig!.ok) throw invalid(`Signature check failed: ${sig!.reason}`);
     const inviteState = await this.checkInviteRoomState(input.inviteRoomState, input.roomId, version);

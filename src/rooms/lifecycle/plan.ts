@@ -359,8 +359,9 @@ export function checkPlanLimits(plan: RoomCreationPlan): void {
 export function checkEventLimits(sender: string, ev: PlannedEvent): void {
   if (!fitsIdLength(ev.type)) throw new MatrixError('M_INVALID_PARAM', 'Event type is longer than 255 bytes', 400);
   if (!fitsIdLength(ev.stateKey)) throw new MatrixError('M_INVALID_PARAM', 'State key is longer than 255 bytes', 400);
-  // v6+ require it; for v1-v5 the event hashes and signatures still go through canonical JSON,
-  // which has no representation for other numbers.
+  // v6+ require it. v1-v5 would allow fractions (room-events.ts accepts them in later events, as
+  // Synapse does), but a new room's own events keep to integers so that servers whose canonical
+  // JSON has no fractions (Conduit and its forks) can still check and join it.
   const bad = nonCanonicalNumber(ev.content);
   if (bad !== undefined) throw new MatrixError('M_BAD_JSON', `${bad} is not an integer within ±(2^53-1), as canonical JSON requires`, 400);
   const server = serverNameOf(sender) ?? '';
