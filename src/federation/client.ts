@@ -314,13 +314,24 @@ export function createFederationClient(opts: FederationClientOptions): Federatio
     const agent = await agentFor(destination);
     let lastError: unknown;
     for (const target of resolved.targets) {
-      if (isIP(target.host) && ipPolicy.isBlocked(target.host)) {
-        lastError = new BlockedAddressError(target.host, [target.host]);
+      // The host as undici will see it: the URL parser reads "0", "2130706433", "0x7f.1" or
+      // "127.1" as IPv4 addresses (0.0.0.0, 127.0.0.1), and a literal is connected to without the
+      // filtered DNS lookup, so the policy is applied to the parsed form.
+      let origin: URL;
+      try {
+        origin = new URL(`https://${hostForUrl(target.host)}:${target.port}`);
+      } catch (e) {
+        lastError = e;
+        continue;
+      }
+      const literal = origin.hostname.replace(/^\[|\]$/g, '');
+      if (isIP(literal) && ipPolicy.isBlocked(literal)) {
+        lastError = new BlockedAddressError(target.host, [literal]);
         continue;
       }
       try {
         return await agent.request({
-          origin: `https://${hostForUrl(target.host)}:${target.port}`,
+          origin: origin.origin,
           path,
           method,
           headers,

@@ -107,6 +107,20 @@ describe('IP range blacklist', () => {
     }
   });
 
+  it('refuses hosts the URL parser reads as loopback or 0.0.0.0 (numeric and short IPv4 forms)', async () => {
+    const c = client({ ip_range_whitelist: [] });
+    try {
+      for (const dest of [`2130706433:${port}`, `0x7f000001:${port}`, `127.1:${port}`, `0177.0.0.1:${port}`, `0:${port}`]) {
+        const e = await failure(c.request(dest, 'GET', '/_matrix/federation/v1/version'));
+        expect(e.message, dest).toMatch(/ip_range_blacklist/);
+      }
+      expect(seen).toHaveLength(0);
+      expect(connections).toBe(0);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('reaches loopback once whitelisted', async () => {
     const c = client();
     try {
