@@ -317,6 +317,8 @@ export async function createAdminService(deps: AdminServiceDeps): Promise<AdminS
 
     async listUsers(requester, q) {
       requireAdmin(requester);
+      checkSearchLength('name', q.name);
+      checkSearchLength('user_id', q.userId);
       const { users: rows, total } = await store.listUsers(q);
       const out: JsonObject = { users: rows.map(userListEntry), total };
       // Synapse: an integer in a string, present while more users follow.
@@ -464,6 +466,7 @@ export async function createAdminService(deps: AdminServiceDeps): Promise<AdminS
 
     async listRooms(requester, q) {
       requireAdmin(requester);
+      checkSearchLength('search_term', q.searchTerm);
       const { rooms, total } = await store.listRooms(q);
       const out: JsonObject = { rooms: rooms.map(roomListEntry), offset: q.from, total_rooms: total };
       if (q.from + q.limit < total) out.next_batch = q.from + q.limit;
@@ -493,4 +496,16 @@ export async function createAdminService(deps: AdminServiceDeps): Promise<AdminS
       return { members, total: members.length };
     },
   };
+}
+
+/**
+ * The searches become SQLite LIKE patterns, which fail past 50,000 bytes; no user ID, display name
+ * or room name comes near this bound.
+ */
+const MAX_SEARCH_CHARS = 10_000;
+
+function checkSearchLength(param: string, value: string | undefined): void {
+  if (value !== undefined && value.length > MAX_SEARCH_CHARS) {
+    throw new MatrixError('M_INVALID_PARAM', `${param} is longer than ${MAX_SEARCH_CHARS} characters`, 400);
+  }
 }

@@ -416,7 +416,10 @@ export function buildApp(services: AppServices, opts: BuildAppOptions = {}): Fas
 
   app.setErrorHandler((err: FastifyError | Error, request, reply) => {
     const matrixError = toMatrixError(err);
-    if (matrixError.status >= 500) request.log.error({ err }, 'request failed');
+    // 502/504 thrown on purpose report another server's failure (unreachable, bad answer): worth a
+    // warning, not an error with our stack trace.
+    if (err instanceof MatrixError && (err.status === 502 || err.status === 504)) request.log.warn({ errcode: err.errcode, msg: err.message }, 'upstream failure');
+    else if (matrixError.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.debug({ errcode: matrixError.errcode, msg: matrixError.message }, 'request refused');
     sendError(reply, matrixError);
   });

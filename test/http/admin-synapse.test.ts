@@ -122,6 +122,11 @@ describe('users', () => {
     expect(withDeactivated.users.find((u: any) => u.name === `@carol:${SERVER}`).deactivated).toBe(true);
     // Percent signs are literal, not wildcards.
     expect(await list(`name=${enc('%')}`)).toEqual([]);
+    // Searches past 10,000 characters are refused (they would exceed SQLite's LIKE pattern limit).
+    for (const q of ['name', 'user_id']) {
+      const long = await h.req('GET', `${ADMIN}/v2/users?${q}=${'x'.repeat(30_000)}`, { token: root.access_token });
+      expect([long.status, long.body.errcode], q).toEqual([400, 'M_INVALID_PARAM']);
+    }
   });
 
   it('GET v2/users/{userId}: details with raw and percent-encoded IDs; 404 unknown, 400 remote', async () => {
@@ -415,6 +420,8 @@ describe('rooms', () => {
     expect(publicOnly.body.rooms.map((x: any) => x.room_id)).toEqual([big]);
     const empty = await h.req('GET', `${ADMIN}/v1/rooms?search_term=`, { token: root.access_token });
     expect(empty.status).toBe(400);
+    const long = await h.req('GET', `${ADMIN}/v1/rooms?search_term=${'x'.repeat(30_000)}`, { token: root.access_token });
+    expect([long.status, long.body.errcode]).toEqual([400, 'M_INVALID_PARAM']);
     expect((await h.req('GET', `${ADMIN}/v1/rooms?order_by=colour`, { token: root.access_token })).status).toBe(400);
   });
 

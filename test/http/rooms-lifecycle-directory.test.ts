@@ -275,6 +275,9 @@ describe('room directory', () => {
     expect((await search({ generic_search_term: 'percent_' })).ids).toEqual([alias100]);
     // LIKE wildcards in the term are literal.
     expect((await search({ generic_search_term: '%' })).ids).toEqual([]);
+    // A term far longer than SQLite's LIKE pattern limit (50,000 bytes) is searched for, not a 500.
+    expect((await search({ generic_search_term: 'cat'.repeat(40_000) })).ids).toEqual([]);
+    expect((await search({ generic_search_term: 'CAT LOVERS' })).ids).toEqual([cats]);
     expect((await search({ room_types: ['m.space'] })).ids).toEqual([space]);
     const plain = await search({ room_types: [null] });
     expect(plain.ids).toEqual([cats, dogs, alias100].sort());

@@ -362,19 +362,15 @@ function toDirectoryRow(r: StatsDb): DirectoryRoomRow {
   };
 }
 
-/** `LIKE` pattern for a substring, with the wildcard characters of the term escaped. */
-function likePattern(term: string): string {
-  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
-
 function filterClause(f: DirectoryFilter): { where: string; args: unknown[] } {
   let where = '';
   const args: unknown[] = [];
   if (f.federatableOnly) where += ' AND s.federatable = 1';
   if (f.searchTerm) {
-    where += ` AND (s.name LIKE ? ESCAPE '\\' OR s.topic LIKE ? ESCAPE '\\' OR s.canonical_alias LIKE ? ESCAPE '\\')`;
-    const p = likePattern(f.searchTerm);
-    args.push(p, p, p);
+    // Substring match ignoring ASCII case, as LIKE would, but with instr(): a LIKE pattern has a
+    // length limit (SQLite's 50,000 bytes) past which the query fails, and any client may send one.
+    where += ' AND (instr(lower(s.name), lower(?)) > 0 OR instr(lower(s.topic), lower(?)) > 0 OR instr(lower(s.canonical_alias), lower(?)) > 0)';
+    args.push(f.searchTerm, f.searchTerm, f.searchTerm);
   }
   if (f.roomTypes && f.roomTypes.length > 0) {
     const named = [...new Set(f.roomTypes.filter((t): t is string => t !== null))];
