@@ -51,6 +51,15 @@ export interface NotaryKeyRing extends KeyRing {
 /** Servers one notary query fetches keys for at the same time (a query may name many). */
 const NOTARY_FETCH_CONCURRENCY = 10;
 
+/**
+ * How long a notary query (an unauthenticated request naming up to 200 servers) waits for the key
+ * fetches it starts. Each fetch may take KEY_QUERY_TIMEOUT_MS, so without a bound a query naming slow
+ * or unreachable servers kept the request open for minutes. At the deadline the answer holds what
+ * is known; fetches under way carry on and fill the cache for the asker's retry, and servers not
+ * reached yet are not fetched for this query.
+ */
+export const NOTARY_FETCH_DEADLINE_MS = 4_000;
+
 /** Maps with at most `limit` calls of `fn` running at once; results keep the input order. */
 async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
@@ -166,6 +175,8 @@ export interface KeyRingOptions {
   serverKeys: ServerKeys;
   clock?: () => number;
   logger?: Logger;
+  /** How long a notary query waits for outbound key fetches (default NOTARY_FETCH_DEADLINE_MS). */
+  notaryDeadlineMs?: number;
 }
 
 export function createKeyRing(opts: KeyRingOptions): NotaryKeyRing {
@@ -393,6 +404,15 @@ export function createKeyRing(opts: KeyRingOptions): NotaryKeyRing {
 
   async function notaryQuery(requests: readonly NotaryRequest[]): Promise<JsonObject[]> {
     const now = clock();
+    let timeUp = false;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        timeUp = true;
+        resolve();
+      }, opts.notaryDeadlineMs ?? NOTARY_FETCH_DEADLINE_MS);
+      timer.unref?.();
+    });
     const results = await mapWithConcurrency(
       requests,
       NOTARY_FETCH_CONCURRENCY,
@@ -402,8 +422,9 @@ export function createKeyRing(opts: KeyRingOptions): NotaryKeyRing {
         const minValid = r.minimumValidUntilTs ?? now;
         const latest = store.latestResponse(r.serverName);
         const stale = !latest || latest.validUntilTs < minValid || r.keyIds.some((id) => !keysOf(r.serverName).has(id));
-        if (stale) {
-          await ensureKeys(r.serverName, r.keyIds, minValid).catch((e) => logger?.debug({ err: e, server: r.serverName }, 'notary fetch failed'));
+        if (stale && !timeUp) {
+          const fetching = ensureKeys(r.serverName, r.keyIds, minValid).catch((e) => logger?.debug({ err: e, server: r.serverName }, 'notary fetch failed'));
+          await Promise.race([fetching, deadline]);
         }
         // The newest response, plus the newest one listing each key asked for (spec: keep serving
         // the last response so old signatures can still be checked).
@@ -430,7 +451,7 @@ export function createKeyRing(opts: KeyRingOptions): NotaryKeyRing {
         }
         return out;
       },
-    );
+    ).finally(() => clearTimeout(timer));
     return results.flat();
   }
 

@@ -32,7 +32,7 @@ afterEach(() => {
   for (const db of dbs.splice(0)) db.close();
 });
 
-function setup(o: { notaries?: { server_name: string; verify_keys?: Record<string, string> }[]; db?: Database } = {}) {
+function setup(o: { notaries?: { server_name: string; verify_keys?: Record<string, string> }[]; db?: Database; notaryDeadlineMs?: number } = {}) {
   const servers = new Map<string, FakeServer>();
   const calls: string[] = [];
   /** Answers of notaries, per notary name. */
@@ -42,6 +42,8 @@ function setup(o: { notaries?: { server_name: string; verify_keys?: Record<strin
     async request<T>(destination: string, method: string, path: string, body?: JsonValue): Promise<T> {
       calls.push(`${method} ${destination}${path}`);
       await new Promise((r) => setTimeout(r, 5));
+      // A tarpit: answers only after a minute.
+      if (destination.startsWith('slow')) await new Promise((r) => setTimeout(r, 60_000).unref());
       if (path === '/_matrix/key/v2/server') {
         const s = servers.get(destination);
         if (!s || !s.up) throw new FederationError(destination, 0, 'connection refused');
@@ -63,7 +65,7 @@ function setup(o: { notaries?: { server_name: string; verify_keys?: Record<strin
   const db = o.db ?? openDatabase(':memory:');
   if (!o.db) dbs.push(db);
   const ourKeys: ServerKeys = { current: generateSigningKey('now'), old: [{ keyId: 'ed25519:before', publicKey: generateSigningKey().publicKey, expiredTs: NOW - DAY }] };
-  const ring = createKeyRing({ db, client, config, serverName: US, serverKeys: ourKeys, clock: () => clock.now });
+  const ring = createKeyRing({ db, client, config, serverName: US, serverKeys: ourKeys, clock: () => clock.now, ...(o.notaryDeadlineMs !== undefined ? { notaryDeadlineMs: o.notaryDeadlineMs } : {}) });
   function addServer(name: string, key = generateSigningKey('k1')): FakeServer {
     const s: FakeServer = { keys: { current: key, old: [] }, validUntil: NOW + DAY, up: true };
     servers.set(name, s);
@@ -369,6 +371,20 @@ describe('notaryQuery', () => {
     expect(own!.old_verify_keys).toHaveProperty(['ed25519:before']);
     expect(verifyJsonSignature(own!, US, t.ourKeys.current.keyId, t.ourKeys.current.publicKey)).toBe(true);
     expect(await t.ring.notaryQuery([{ serverName: 'gone.test', keyIds: [] }, { serverName: 'bad name', keyIds: [] }])).toEqual([]);
+  });
+
+  it('answers by its deadline with what it knows when the servers named are slow, and starts no more fetches', async () => {
+    const t = setup({ notaryDeadlineMs: 200 });
+    t.addServer('a.test');
+    await t.ring.notaryQuery([{ serverName: 'a.test', keyIds: [] }]);
+    t.calls.length = 0;
+    const slow = Array.from({ length: 50 }, (_, i) => ({ serverName: `slow${i}.test`, keyIds: [] }));
+    const started = Date.now();
+    const answer = await t.ring.notaryQuery([{ serverName: 'a.test', keyIds: [] }, ...slow, { serverName: US, keyIds: [] }]);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(answer.map((r) => r.server_name)).toEqual(['a.test', US]);
+    // Ten fetches at a time: the first ten slow servers, none of the others.
+    expect(t.calls).toHaveLength(10);
   });
 
   it('drops other notaries signatures from what it serves', async () => {
