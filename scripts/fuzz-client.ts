@@ -280,6 +280,45 @@ for (const e of endpoints) {
   for (const p of params) for (const v of JUNK_PARAMS) await send(`{${p}}=${v.slice(0, 20)}`, fill({ [p]: v }), hasBody ? '{}' : undefined);
 }
 
+// Synapse's admin API (not in the spec's list), as an admin made by shared-secret registration.
+{
+  const { createHmac } = await import('node:crypto');
+  const { nonce } = await json('GET', '/_synapse/admin/v1/register', undefined);
+  const mac = createHmac('sha1', 'secret').update(`${nonce}\0root\0pw-root\0admin`).digest('hex');
+  const root = await json('POST', '/_synapse/admin/v1/register', undefined, { nonce, username: 'root', password: 'pw-root', admin: true, mac });
+  const w = await world();
+  const ADMIN: { method: string; path: string; props: string[]; query: string[] }[] = [
+    { method: 'GET', path: '/v1/rooms', props: [], query: ['from', 'limit', 'order_by', 'dir', 'search_term', 'public_rooms', 'empty_rooms'] },
+    { method: 'GET', path: '/v1/rooms/{roomId}', props: [], query: [] },
+    { method: 'GET', path: '/v1/rooms/{roomId}/members', props: [], query: [] },
+    { method: 'GET', path: '/v2/users', props: [], query: ['from', 'limit', 'order_by', 'dir', 'name', 'user_id', 'guests', 'deactivated', 'admins'] },
+    { method: 'GET', path: '/v2/users/{userId}', props: [], query: [] },
+    { method: 'PUT', path: '/v2/users/{userId}', props: ['password', 'logout_devices', 'displayname', 'avatar_url', 'threepids', 'external_ids', 'admin', 'deactivated', 'locked', 'user_type'], query: [] },
+    { method: 'POST', path: '/v1/reset_password/{userId}', props: ['new_password', 'logout_devices'], query: [] },
+    { method: 'GET', path: '/v1/users/{userId}/joined_rooms', props: [], query: [] },
+    { method: 'GET', path: '/v1/users/{userId}/media', props: [], query: ['from', 'limit', 'order_by', 'dir'] },
+    { method: 'GET', path: '/v1/whois/{userId}', props: [], query: [] },
+    { method: 'POST', path: '/v1/deactivate/{userId}', props: ['erase'], query: [] },
+    { method: 'POST', path: '/v1/register', props: ['nonce', 'username', 'password', 'admin', 'mac', 'displayname', 'user_type'], query: [] },
+    { method: 'GET', path: '/v1/server_version', props: [], query: [] },
+  ];
+  for (const e of ADMIN) {
+    const fill = (junk?: string) => `/_synapse/admin${e.path.replace(/\{(\w+)\}/g, (_, n: string) => junk ?? encodeURIComponent(goodParam(n, w)))}`;
+    const hasBody = e.method !== 'GET';
+    const send = async (label: string, p: string, body?: string) => {
+      requests++;
+      judge(`${e.method} ${p.slice(0, 160)} ${label}`, await call(e.method, p, { token: root.access_token, body }));
+    };
+    if (hasBody) for (const raw of RAW_BODIES) await send(`body ${JSON.stringify(raw.slice(0, 30))}`, fill(), raw);
+    else await send('plain', fill());
+    for (const prop of e.props) for (const v of JUNK_VALUES) await send(`${prop}=${JSON.stringify(v)?.slice(0, 30)}`, fill(), JSON.stringify({ [prop]: v }));
+    for (const q of e.query) {
+      for (const v of ['-1', 'abc', '1e309', '', 'x'.repeat(5000), '%FF', '0', '99999999999999999999', 'true']) await send(`?${q}=${v.slice(0, 20)}`, `${fill()}?${q}=${v}`, hasBody ? '{}' : undefined);
+    }
+    if (e.path.includes('{')) for (const v of JUNK_PARAMS) await send(`param=${v.slice(0, 20)}`, fill(v), hasBody ? '{}' : undefined);
+  }
+}
+
 await server.close();
 const serverErrors = logged.filter((l) => /"level":(50|60)/.test(l));
 console.log(`${requests} requests to ${endpoints.length} endpoints`);
