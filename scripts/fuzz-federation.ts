@@ -326,7 +326,7 @@ function judge(what: string, a: Answer): void {
     try {
       const b = JSON.parse(a.text);
       if (typeof b.errcode !== 'string') problems.push(`no errcode ${a.status} ${what} -> ${a.text.slice(0, 200)}`);
-      else if (a.status === 401) unauthenticated.push(`${what} -> ${a.text.slice(0, 120)}`);
+      else if (a.status === 401 && b.errcode === 'M_UNAUTHORIZED') unauthenticated.push(`${what} -> ${a.text.slice(0, 120)}`);
     } catch {
       problems.push(`non-JSON ${a.status} ${what} -> ${a.text.slice(0, 200)}`);
     }
@@ -709,9 +709,21 @@ if (!only || ['send_join', 'send_leave', 'send_knock', 'invite'].some((s) => s.i
   }
 }
 
+/** @rem may have left through a junk leave that was still a valid one: join again. */
+async function rejoin(): Promise<void> {
+  const state = await call('GET', `${FED}/v1/make_leave/${enc(roomId)}/${enc(REM)}`);
+  if (state.status === 200) return;
+  try {
+    await joinRemote(REM);
+  } catch (e) {
+    problems.push(`rejoin of ${REM} failed: ${(e as Error).message.slice(0, 300)}`);
+  }
+}
+
 // --- Odd requests: concurrency, headers, a real image, notary fan-out, unknown prev_events.
 if (!only || only === 'misc') {
   section = 'misc';
+  await rejoin();
   // The same transaction, and the same PDU in different transactions, at once.
   const c1 = await remoteMessage('concurrent');
   const sameTxn = `same${++txnCounter}`;
@@ -801,6 +813,13 @@ if (!only || only === 'misc') {
   delete gapRaw.hashes;
   const gaps = Array.from({ length: 50 }, (_, i) => hashAndSignEvent({ ...gapRaw, prev_events: Array.from({ length: 20 }, (_, j) => `$gap${i}_${j}`), content: { msgtype: 'm.text', body: `gap ${i}` } }, REMOTE, remoteKey, version));
   await send('50 pdus with 20 unknown prev_events each', 'PUT', sendPath(), txn(gaps, []));
+  // PDUs of 50 other servers' users, relayed by the origin: each needs that server's keys.
+  const foreign = Array.from({ length: 50 }, (_, i) => {
+    const u = `@f:f${i}.invalid`;
+    return hashAndSignEvent({ ...gapRaw, sender: u, content: { msgtype: 'm.text', body: `foreign ${i}` } }, `f${i}.invalid`, generateSigningKey('f'), version);
+  });
+  const fa = await send('50 pdus of 50 unknown servers', 'PUT', sendPath(), txn(foreign, []));
+  if (process.env.FUZZ_VERBOSE) console.log(`50 pdus of 50 unknown servers: ${Math.round(fa.ms)} ms`);
   // Device keys and one-time keys for many users and devices.
   const users = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`@u${i}:${SERVER}`, []]));
   await send('keys/query 5000 users', 'POST', `${FED}/v1/user/keys/query`, JSON.stringify({ device_keys: { ...users, [alice]: [] } }));
@@ -819,6 +838,7 @@ if (!only || only === 'misc') {
 // local users and the remote must still be able to use the room.
 if (!only || only === 'poison') {
   section = 'poison';
+  await rejoin();
   const poisons: [string, (t: JsonObject) => JsonObject][] = [
     ['depth 2^53-1', (t) => ({ ...t, depth: Number.MAX_SAFE_INTEGER })],
     ['origin_server_ts 2^53-1', (t) => ({ ...t, origin_server_ts: Number.MAX_SAFE_INTEGER })],
@@ -859,12 +879,8 @@ if (!only || only === 'poison') {
   }
 }
 
-// --- Still working? (@rem may have left through a junk leave that was still a valid one.)
-try {
-  await joinRemote(REM);
-} catch (e) {
-  problems.push(`final rejoin of ${REM} failed: ${(e as Error).message.slice(0, 300)}`);
-}
+// --- Still working?
+await rejoin();
 const after = await remoteMessage('still alive');
 const check = await call('PUT', `${FED}/v1/send/final${++txnCounter}`, { body: JSON.stringify({ origin: REMOTE, origin_server_ts: Date.now(), pdus: [after.pdu], edus: [] }) });
 if (check.status !== 200 || JSON.stringify(JSON.parse(check.text).pdus[after.eventId]) !== '{}') problems.push(`final good event not accepted: ${check.status} ${check.text.slice(0, 300)}`);
