@@ -69,6 +69,8 @@ export interface ReceiptsStore {
   changedSince(roomNids: readonly number[], since: number, upTo: number, viewer: string): ReceiptRow[];
   /** The highest stream ordering acknowledged by the user's m.read / m.read.private receipts, unthreaded or main. */
   readPosition(roomNid: number, userId: string): number | null;
+  /** The furthest m.read / m.read.private position per thread ID ('' for unthreaded receipts). */
+  readPositionsByThread(roomNid: number, userId: string): Map<string, number>;
   get(roomNid: number, userId: string, receiptType: string, threadId: string): ReceiptRow | undefined;
 }
 
@@ -97,6 +99,10 @@ export function createReceiptsStore(db: Database, counters: StreamCounters = cre
     readPosition: db.prepare<[number, string], { p: number | null }>(
       `SELECT MAX(event_stream) AS p FROM receipts
        WHERE room_nid = ? AND user_id = ? AND receipt_type IN ('m.read', '${PRIVATE}') AND thread_id IN ('', 'main')`,
+    ),
+    readPositionsByThread: db.prepare<[number, string], { thread_id: string; p: number | null }>(
+      `SELECT thread_id, MAX(event_stream) AS p FROM receipts
+       WHERE room_nid = ? AND user_id = ? AND receipt_type IN ('m.read', '${PRIVATE}') GROUP BY thread_id`,
     ),
   };
 
@@ -130,6 +136,11 @@ export function createReceiptsStore(db: Database, counters: StreamCounters = cre
     },
     readPosition(roomNid, userId) {
       return q.readPosition.get(roomNid, userId)?.p ?? null;
+    },
+    readPositionsByThread(roomNid, userId) {
+      const out = new Map<string, number>();
+      for (const r of q.readPositionsByThread.iterate(roomNid, userId)) if (r.p !== null) out.set(r.thread_id, r.p);
+      return out;
     },
     get(roomNid, userId, receiptType, threadId) {
       const r = q.get.get(roomNid, userId, receiptType, threadId);

@@ -74,6 +74,11 @@ export interface ReceiptsService extends ReceiptsSource {
    * Synchronous: push reads it while computing unread counts.
    */
   readReceiptPosition(roomId: string, userId: string): number | null;
+  /**
+   * The same per thread of the receipts: '' for unthreaded receipts (which cover every thread),
+   * 'main' for the main timeline, else the thread root's event ID. Synchronous, like the above.
+   */
+  readReceiptPositionsByThread(roomId: string, userId: string): Map<string, number>;
   /** POST /rooms/{roomId}/receipt/{receiptType}/{eventId}. */
   sendReceipt(requester: ReceiptRequester, roomId: string, receiptType: string, eventId: string, body: unknown): Promise<void>;
   /** POST /rooms/{roomId}/read_markers. */
@@ -281,6 +286,11 @@ export function createReceiptsService(deps: ReceiptsServiceDeps): ReceiptsServic
     readReceiptPosition(roomId, userId) {
       const nid = roomNid(roomId);
       return nid === undefined ? null : rstore.readPosition(nid, userId);
+    },
+
+    readReceiptPositionsByThread(roomId, userId) {
+      const nid = roomNid(roomId);
+      return nid === undefined ? new Map() : rstore.readPositionsByThread(nid, userId);
     },
 
     async sendReceipt(requester, roomId, receiptType, eventId, rawBody) {

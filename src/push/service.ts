@@ -17,7 +17,7 @@ import { BulkPushEvaluator, type BulkMember, type PushOutcome } from './bulk.js'
 import { mergeRuleset, type DefaultRulesetOptions, type RuleOverride } from './default-rules.js';
 import { NOTIFY_PATH, PusherDelivery, isEventIdOnly, type PushJob, type PusherDeliveryOptions } from './pusher-delivery.js';
 import { PushRoomStateCache, type LocalMember, type PushRoomState } from './room-state.js';
-import { PushStore, type NotifyExceptionRow, type PusherRow, type UserNotificationRow } from './store.js';
+import { PushStore, type NotifyExceptionRow, type PusherRow, type UnreadCounts, type UserNotificationRow } from './store.js';
 import { isPushRuleKind, PUSH_RULE_KINDS, type PushAction, type PushRule, type PushRuleKind, type Ruleset } from './types.js';
 import { userPushRuleFromBody, validatePushActions, validatePushRule } from './validate.js';
 
@@ -28,6 +28,8 @@ export const PUSH_RULES_ACCOUNT_DATA = 'm.push_rules';
 export interface ReadReceiptSource {
   /** Stream ordering of the event the user's latest m.read / m.read.private points at, or null. */
   readReceiptPosition(roomId: string, userId: string): number | null;
+  /** The same per receipt thread ('' unthreaded, 'main', or a thread root's event ID). */
+  readReceiptPositionsByThread?(roomId: string, userId: string): Map<string, number>;
   /** Called after a read receipt moved forward. */
   readonly onReadReceipt?: ReceiptListener[];
 }
@@ -531,32 +533,46 @@ class PushServiceImpl implements PushService {
   // ---------------------------------------------------------------- counts
 
   /**
-   * Where the user's unread notifications start: after their join and their read receipt (the
-   * store adds their own latest event). undefined when they are not joined.
+   * Unread counts per thread (null key: the main timeline), as spec "Receiving notifications"
+   * counts them with threaded read receipts: an event counts when it comes after the user's join,
+   * their unthreaded read receipt, their own latest event, and the threaded receipt of its own
+   * thread ('main' for the main timeline). undefined when the user is not joined.
    */
-  private countFrom(roomId: string, roomNid: number, userId: string): number | undefined {
+  private countsByThread(roomId: string, roomNid: number, userId: string): Map<string | null, UnreadCounts> | undefined {
     const since = this.store.memberSince(roomNid, userId);
     if (since === undefined) return undefined;
-    const receipt = this.receipts?.readReceiptPosition(roomId, userId) ?? null;
-    return Math.max(since, receipt ?? 0);
+    const byThread = this.receipts?.readReceiptPositionsByThread?.(roomId, userId);
+    const unthreaded = byThread ? (byThread.get('') ?? 0) : (this.receipts?.readReceiptPosition(roomId, userId) ?? 0);
+    const base = this.store.readUpTo(roomNid, userId, Math.max(since, unthreaded));
+    const counts = this.store.unreadThreadCounts(userId, roomNid, base);
+    if (byThread) {
+      for (const [thread, c] of counts) {
+        const read = byThread.get(thread ?? 'main');
+        if (read === undefined || read <= base) continue;
+        const before = this.store.threadRangeCounts(userId, roomNid, thread, base, read);
+        counts.set(thread, { notify: c.notify - before.notify, highlight: c.highlight - before.highlight });
+      }
+    }
+    return counts;
   }
 
   unreadCounts(userId: string, roomId: string): { notification_count: number; highlight_count: number } {
     const room = this.deps.store.core.room(roomId);
-    const from = room ? this.countFrom(roomId, room.nid, userId) : undefined;
-    if (!room || from === undefined) return { notification_count: 0, highlight_count: 0 };
-    const c = this.store.unreadCounts(userId, room.nid, from);
-    return { notification_count: c.notify, highlight_count: c.highlight };
+    const counts = room ? this.countsByThread(roomId, room.nid, userId) : undefined;
+    let notify = 0;
+    let highlight = 0;
+    for (const c of counts?.values() ?? []) {
+      notify += c.notify;
+      highlight += c.highlight;
+    }
+    return { notification_count: notify, highlight_count: highlight };
   }
 
   unreadThreadCounts(userId: string, roomId: string): Map<string | null, { notification_count: number; highlight_count: number }> {
     const out = new Map<string | null, { notification_count: number; highlight_count: number }>();
     const room = this.deps.store.core.room(roomId);
-    const from = room ? this.countFrom(roomId, room.nid, userId) : undefined;
-    if (!room || from === undefined) return out;
-    for (const [thread, c] of this.store.unreadThreadCounts(userId, room.nid, from)) {
-      out.set(thread, { notification_count: c.notify, highlight_count: c.highlight });
-    }
+    const counts = room ? this.countsByThread(roomId, room.nid, userId) : undefined;
+    for (const [thread, c] of counts ?? []) out.set(thread, { notification_count: c.notify, highlight_count: c.highlight });
     return out;
   }
 
@@ -564,8 +580,8 @@ class PushServiceImpl implements PushService {
     const core = this.deps.store.core;
     let rooms = 0;
     for (const m of this.store.joinedRoomsOf(userId)) {
-      const from = this.countFrom(core.roomByNid(m.roomNid).roomId, m.roomNid, userId);
-      if (from !== undefined && this.store.unreadCounts(userId, m.roomNid, from).notify > 0) rooms++;
+      const counts = this.countsByThread(core.roomByNid(m.roomNid).roomId, m.roomNid, userId);
+      if (counts && [...counts.values()].some((c) => c.notify > 0)) rooms++;
     }
     return rooms;
   }

@@ -160,6 +160,13 @@ export class PushStore {
          LEFT JOIN push_notify_exceptions x ON x.user_id = @user AND x.room_nid = e.room_nid AND x.stream_ordering = e.stream_ordering
          WHERE e.room_nid = @room AND e.stream_ordering > ${READ_UP_TO} AND e.sender != @user GROUP BY e.thread_id`,
       ),
+      // One thread's notifying events in (lo, hi] (thread_id IS NULL: the main timeline).
+      threadRange: db.prepare<[{ user: string; room: number; thread: string | null; lo: number; hi: number }], { n: number | null; h: number | null }>(
+        `SELECT SUM(COALESCE(x.notify, e.notify)) AS n, SUM(COALESCE(x.highlight, e.highlight)) AS h
+         FROM push_notify_events e
+         LEFT JOIN push_notify_exceptions x ON x.user_id = @user AND x.room_nid = e.room_nid AND x.stream_ordering = e.stream_ordering
+         WHERE e.room_nid = @room AND e.stream_ordering > @lo AND e.stream_ordering <= @hi AND e.sender != @user AND e.thread_id IS @thread`,
+      ),
       inRoom: db.prepare<[string, number, number, number, string, number, number], NotificationDb & { notify: number }>(
         `SELECT ${USER_OUTCOME}
          FROM push_notify_events e
@@ -259,6 +266,12 @@ export class PushStore {
       out.set(r.thread_id, { notify: r.n ?? 0, highlight: r.h ?? 0 });
     }
     return out;
+  }
+
+  /** Notifying events of one thread (null: the main timeline) in (lo, hi] that the user did not send. */
+  threadRangeCounts(userId: string, roomNid: number, threadId: string | null, lo: number, hi: number): UnreadCounts {
+    const r = this.q.threadRange.get({ user: userId, room: roomNid, thread: threadId, lo, hi });
+    return { notify: r?.n ?? 0, highlight: r?.h ?? 0 };
   }
 
   /** The user's notifications in a room, newest first, with stream orderings in (after, before). */

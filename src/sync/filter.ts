@@ -25,6 +25,11 @@ export interface SyncFilter {
   readonly timeline: EventMatcher;
   readonly timelineLimit: number;
   readonly state: EventMatcher;
+  /**
+   * room.timeline.unread_thread_notifications: unread_notifications then counts the main timeline
+   * only, and unread_thread_notifications each thread (spec GET /sync).
+   */
+  readonly unreadThreadNotifications: boolean;
   readonly lazyLoadMembers: boolean;
   readonly includeRedundantMembers: boolean;
   readonly ephemeral: EventMatcher;
@@ -109,6 +114,7 @@ export function readSyncFilter(filter: JsonObject | undefined): SyncFilter {
     timeline,
     timelineLimit: Math.min(timeline.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT),
     state: eventMatcher(room.state),
+    unreadThreadNotifications: isJsonObject(room.timeline) && room.timeline.unread_thread_notifications === true,
     lazyLoadMembers: stateObj.lazy_load_members === true,
     includeRedundantMembers: stateObj.include_redundant_members === true,
     ephemeral: eventMatcher(room.ephemeral),

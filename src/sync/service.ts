@@ -329,7 +329,7 @@ class Sync implements SyncService {
         ...(req.useStateAfter ? { state_after: { events: room.state } } : { state: { events: room.state } }),
         ephemeral: { events: eph },
         account_data: { events: ad ?? [] },
-        unread_notifications: sources.notificationCounts?.unreadCounts(req.userId, roomId) ?? { notification_count: 0, highlight_count: 0 },
+        ...this.unreadNotifications(req.userId, roomId, filter.unreadThreadNotifications),
         summary: room.summary ?? {},
       };
       join[roomId] = body;
@@ -428,6 +428,29 @@ class Sync implements SyncService {
     const users = await this.store.getUsersSharingRoomsWith(userId);
     this.sharing.set(userId, { pos: eventsPos, users });
     return users;
+  }
+
+  /**
+   * unread_notifications of a joined room; with the filter's unread_thread_notifications, the main
+   * timeline's counts there and each thread's under unread_thread_notifications (threads without
+   * notifications left out, the whole object when none has any, as the spec allows).
+   */
+  private unreadNotifications(userId: string, roomId: string, byThread: boolean): JsonObject {
+    const source = this.deps.sources?.notificationCounts;
+    if (!source) return { unread_notifications: { notification_count: 0, highlight_count: 0 } };
+    if (!byThread || !source.unreadThreadCounts) return { unread_notifications: source.unreadCounts(userId, roomId) };
+    const counts = source.unreadThreadCounts(userId, roomId);
+    const threads: JsonObject = {};
+    let any = false;
+    for (const [thread, c] of counts) {
+      if (thread === null || (c.notification_count === 0 && c.highlight_count === 0)) continue;
+      threads[thread] = c;
+      any = true;
+    }
+    return {
+      unread_notifications: counts.get(null) ?? { notification_count: 0, highlight_count: 0 },
+      ...(any ? { unread_thread_notifications: threads } : {}),
+    };
   }
 
   private ephemeralFor(roomId: string, typing: Map<string, string[]>, receipts: Map<string, JsonObject>, filter: SyncFilter): JsonObject[] {

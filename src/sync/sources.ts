@@ -61,6 +61,8 @@ export interface DeviceKeysSource {
 /** Notification counts (push): derived from push rule evaluation at persist time and receipts. */
 export interface NotificationCountsSource {
   unreadCounts(userId: string, roomId: string): { notification_count: number; highlight_count: number };
+  /** Counts per thread (null key: the main timeline), for filters with unread_thread_notifications. */
+  unreadThreadCounts?(userId: string, roomId: string): Map<string | null, { notification_count: number; highlight_count: number }>;
 }
 
 export interface SyncSources {

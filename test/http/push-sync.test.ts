@@ -33,6 +33,49 @@ describe('push through /sync', () => {
     expect(afterReceipt.body.rooms.join[room].unread_notifications).toEqual({ notification_count: 0, highlight_count: 0 });
   });
 
+  it('unread_thread_notifications (as Element asks): main timeline and each thread counted apart, each cleared by its own receipt', async () => {
+    const h = await pushHarness();
+    harnesses.push(h);
+    const b = await h.register('bob');
+    const room = await h.roomWith(alice, bob, `@carol:${SERVER}`);
+    const root = await h.send(room, alice, { msgtype: 'm.text', body: 'root' });
+    const reply = (n: number) => ({ msgtype: 'm.text', body: `reply ${n}`, 'm.relates_to': { rel_type: 'm.thread', event_id: root } });
+    const r1 = await h.send(room, alice, reply(1));
+    await h.send(room, alice, reply(2));
+    const main2 = await h.send(room, alice, { msgtype: 'm.text', body: 'bob?', 'm.mentions': { user_ids: [bob] } });
+    const filter = encodeURIComponent(JSON.stringify({ room: { timeline: { limit: 20, unread_thread_notifications: true } } }));
+    const sync = async (f?: string) => (await h.req('GET', `${V3}/sync${f ? `?filter=${f}` : ''}`, { token: b.access_token })).body.rooms.join[room];
+    const receipt = (eventId: string, body: object) =>
+      h.req('POST', `${V3}/rooms/${encodeURIComponent(room)}/receipt/m.read/${encodeURIComponent(eventId)}`, { token: b.access_token, body });
+
+    let j = await sync(filter);
+    expect(j.unread_notifications).toEqual({ notification_count: 2, highlight_count: 1 });
+    expect(j.unread_thread_notifications).toEqual({ [root]: { notification_count: 2, highlight_count: 0 } });
+    // Without the filter flag, one total and no per-thread object.
+    j = await sync();
+    expect(j.unread_notifications).toEqual({ notification_count: 4, highlight_count: 1 });
+    expect(j.unread_thread_notifications).toBeUndefined();
+
+    // A receipt in the thread clears the thread up to it, not the main timeline.
+    expect((await receipt(r1, { thread_id: root })).status).toBe(200);
+    j = await sync(filter);
+    expect(j.unread_notifications).toEqual({ notification_count: 2, highlight_count: 1 });
+    expect(j.unread_thread_notifications).toEqual({ [root]: { notification_count: 1, highlight_count: 0 } });
+    expect((await sync()).unread_notifications).toEqual({ notification_count: 3, highlight_count: 1 });
+
+    // A main-timeline receipt clears the main timeline only.
+    expect((await receipt(main2, { thread_id: 'main' })).status).toBe(200);
+    j = await sync(filter);
+    expect(j.unread_notifications).toEqual({ notification_count: 0, highlight_count: 0 });
+    expect(j.unread_thread_notifications).toEqual({ [root]: { notification_count: 1, highlight_count: 0 } });
+
+    // An unthreaded receipt covers everything before it, threads included; the object is then omitted.
+    expect((await receipt(main2, {})).status).toBe(200);
+    j = await sync(filter);
+    expect(j.unread_notifications).toEqual({ notification_count: 0, highlight_count: 0 });
+    expect(j.unread_thread_notifications).toBeUndefined();
+  });
+
   it('sends the whole ruleset as m.push_rules account data after a change', async () => {
     const h = await pushHarness();
     harnesses.push(h);
