@@ -7,9 +7,16 @@
 // so path parameters can be real room, event, user and media IDs. Prints every answer with status
 // >= 500, every error answer that is not JSON with an errcode, every request slower than 5 s, every
 // request refused 401 (the probe failed to sign it, so its handler went untested), and every error
-// the server logged. Ends with a check that the server still works (a good event is accepted).
+// the server logged. Further sections: concurrency, odd headers, a real image thumbnailed at every
+// size, notary fan-out, unknown prev_events, oversized key queries ("misc"), and events that are
+// valid alone but might break the room afterwards ("poison"). Ends with a check that the server
+// still works (a good event is accepted and reaches /sync).
 // Not part of `npm test`: a probe to run by hand after changing federation request handling.
-// Usage: npx tsx scripts/fuzz-federation.ts [path/to/shared/spec] [endpoint filter substring]
+// Usage: npx tsx scripts/fuzz-federation.ts [path/to/shared/spec] [endpoint filter substring | send | misc | poison]
+//   FUZZ_VERBOSE=1: also answers per endpoint/status, error texts, warnings logged.
+//   FUZZ_ACCEPTED=1: also lists the junk PDUs and membership events that were accepted.
+// Outbound requests (key fetches, missing events) go to names that do not resolve; with a resolver
+// that answers those slowly, the "50 PDUs of 50 unknown servers" /send can exceed 5 s (see its note).
 import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -813,7 +820,9 @@ if (!only || only === 'misc') {
   delete gapRaw.hashes;
   const gaps = Array.from({ length: 50 }, (_, i) => hashAndSignEvent({ ...gapRaw, prev_events: Array.from({ length: 20 }, (_, j) => `$gap${i}_${j}`), content: { msgtype: 'm.text', body: `gap ${i}` } }, REMOTE, remoteKey, version));
   await send('50 pdus with 20 unknown prev_events each', 'PUT', sendPath(), txn(gaps, []));
-  // PDUs of 50 other servers' users, relayed by the origin: each needs that server's keys.
+  // PDUs of 50 other servers' users, relayed by the origin: each needs that server's keys. Known:
+  // the key fetches run at once, each bounded by its timeout (20 s); through a resolver that is slow
+  // to fail unknown names, the transaction can take longer than 5 s.
   const foreign = Array.from({ length: 50 }, (_, i) => {
     const u = `@f:f${i}.invalid`;
     return hashAndSignEvent({ ...gapRaw, sender: u, content: { msgtype: 'm.text', body: `foreign ${i}` } }, `f${i}.invalid`, generateSigningKey('f'), version);
