@@ -121,6 +121,7 @@ import { synapseUserRoutes } from './admin/synapse-users.js';
 import { synapseRoomRoutes } from './admin/synapse-rooms.js';
 import { mediaRoutes } from './media/legacy.js';
 import { authenticatedMediaRoutes } from './client/media.js';
+import { rememberRawBody } from './raw-body.js';
 
 /** A key this server signed with before (published in `old_verify_keys`). */
 export interface OldVerifyKey {
@@ -408,7 +409,9 @@ export function buildApp(services: AppServices, opts: BuildAppOptions = {}): Fas
       return;
     }
     try {
-      done(null, parseJsonBytes(body));
+      const value = parseJsonBytes(body);
+      rememberRawBody(request, body);
+      done(null, value);
     } catch (e) {
       done(e as Error, undefined);
     }

@@ -61,6 +61,11 @@ export interface AcceptOptions {
   readonly outlier?: boolean;
   /** The state before the event, fetched by the federation layer (e.g. /state_ids) when its prev events are missing. */
   readonly stateBefore?: StateMap;
+  /**
+   * The event ID the federation layer computed over the PDU as sent (rooms v3-v5 whose redacted
+   * form holds a number JSON.parse reads differently from Python, e.g. "50.0"); otherwise computed here.
+   */
+  readonly eventId?: string;
   /** The PDU text exactly as received; stored and served as is. Defaults to JSON.stringify(pdu). */
   readonly jsonText?: string;
   /**
@@ -263,7 +268,7 @@ class Rooms implements RoomsService {
     const valid = validatePdu(pdu, version);
     let eventId: string;
     try {
-      eventId = computeEventId(pdu, version);
+      eventId = opts.eventId ?? computeEventId(pdu, version);
     } catch (e) {
       return { eventId: '', status: 'dropped', reason: (e as Error).message };
     }
@@ -277,14 +282,14 @@ class Rooms implements RoomsService {
     });
   }
 
-  async acceptOutliers(items: readonly { readonly pdu: JsonObject; readonly jsonText?: string }[], roomVersion: string | RoomVersion): Promise<AcceptResult[]> {
+  async acceptOutliers(items: readonly { readonly pdu: JsonObject; readonly jsonText?: string; readonly eventId?: string }[], roomVersion: string | RoomVersion): Promise<AcceptResult[]> {
     const version = toVersion(roomVersion);
     // Step 1 for each, outside the room's queue.
     const prepared = items.map((item): { ev: RoomEvent; jsonText: string } | AcceptResult => {
       const valid = validatePdu(item.pdu, version);
       let eventId: string;
       try {
-        eventId = computeEventId(item.pdu, version);
+        eventId = item.eventId ?? computeEventId(item.pdu, version);
       } catch (e) {
         return { eventId: '', status: 'dropped', reason: (e as Error).message };
       }

@@ -16,22 +16,31 @@ export class CanonicalJsonError extends Error {
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
+/**
+ * A number written with a fraction or an exponent in the JSON it came from ("2.0", "1e5"): a float
+ * to Python, which Synapse's canonical JSON writes as such ("2.0", "100000.0") where JSON.parse would
+ * have made an integer of it. Only parseJsonPreservingNumbers produces these, for checking hashes
+ * and signatures of v1-v5 events and request bodies; see legacyNumbers.
+ */
+export class PythonFloat {
+  constructor(readonly value: number) {}
+}
+
 export interface CanonicalJsonOptions {
   /**
    * Room versions 1-5: write fractions and integers beyond ±(2^53-1) as Python's json module does
-   * instead of refusing them.
+   * instead of refusing them. PythonFloat values are written as Python floats and bigint values
+   * (integers too large for a double, from parseJsonPreservingNumbers) with all their digits.
    */
   legacyNumbers?: boolean;
 }
 
 /**
- * A number outside canonical JSON's integer range, as Python's json.dumps writes a float (Synapse's
- * canonicaljson), so that hashes and signatures over v1-v5 events match theirs. Python's float repr
- * uses the same shortest round-trip digits as JavaScript but its own layout: exponent form when the
- * decimal exponent is below -4 or 16 and above, with a sign and at least two digits ("1e-05",
- * "1.5e+16"); otherwise positional, with ".0" when there is no fraction. Integers beyond 2^53 are
- * written as floats too: that is what such a number is when it round-trips through a double (a
- * Python int that large would have lost digits in JSON.parse anyway).
+ * A float as Python's json.dumps writes it (Synapse's canonicaljson), so that hashes and signatures
+ * over v1-v5 events match theirs. Python's float repr uses the same shortest round-trip digits as
+ * JavaScript but its own layout: exponent form when the decimal exponent is below -4 or 16 and
+ * above, with a sign and at least two digits ("1e-05", "1.5e+16"); otherwise positional, with ".0"
+ * when there is no fraction ("2.0").
  */
 export function pythonNumber(v: number): string {
   if (!Number.isFinite(v)) throw new CanonicalJsonError(`${v} cannot be encoded as JSON`);
@@ -98,6 +107,18 @@ function encodeString(s: string): string {
   return out + '"';
 }
 
+/**
+ * A JavaScript number outside the canonical range, in legacy mode: what Python makes of the text
+ * JSON.stringify writes for it, since that is what we send. An integer below 1e21 is written in
+ * digits there, which Python reads as an int; anything else ("1.5", "1e+21") is a Python float.
+ * Numbers read from another server's text go through parseJsonPreservingNumbers instead, which
+ * keeps the distinction that JSON.parse loses.
+ */
+function legacyNumber(v: number): string {
+  if (Number.isInteger(v) && Math.abs(v) < 1e21) return BigInt(v).toString();
+  return pythonNumber(v);
+}
+
 function encodeValue(v: unknown, depth: number, legacy: boolean): string {
   if (depth > 512) throw new CanonicalJsonError('JSON nested too deeply');
   if (v === null) return 'null';
@@ -106,12 +127,19 @@ function encodeValue(v: unknown, depth: number, legacy: boolean): string {
       return encodeString(v);
     case 'boolean':
       return v ? 'true' : 'false';
+    case 'bigint':
+      if (legacy) return v.toString();
+      throw new CanonicalJsonError(`integer ${v} is outside ±(2^53-1)`);
     case 'number':
-      if (legacy && !Number.isSafeInteger(v)) return pythonNumber(v);
+      if (legacy && !Number.isSafeInteger(v)) return legacyNumber(v);
       if (!Number.isInteger(v)) throw new CanonicalJsonError(`non-integer number ${v} is not allowed in canonical JSON`);
       if (v > MAX_SAFE || v < -MAX_SAFE) throw new CanonicalJsonError(`integer ${v} is outside ±(2^53-1)`);
       return Object.is(v, -0) ? '0' : String(v);
     case 'object': {
+      if (v instanceof PythonFloat) {
+        if (legacy) return pythonNumber(v.value);
+        throw new CanonicalJsonError(`non-integer number ${v.value} is not allowed in canonical JSON`);
+      }
       if (Array.isArray(v)) {
         let out = '[';
         for (let i = 0; i < v.length; i++) {

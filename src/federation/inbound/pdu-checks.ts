@@ -7,6 +7,7 @@ import { validatePdu } from '../../core/events/pdu.js';
 import { redactEvent } from '../../core/events/redaction.js';
 import type { RoomVersion } from '../../core/events/room-versions.js';
 import { JsonParseError, parseJson } from '../../core/json/parse.js';
+import { mayHoldPythonOnlyNumbers, parseJsonPreservingNumbers } from '../../core/json/preserving-parse.js';
 import { isJsonObject, type JsonObject } from '../../core/json/types.js';
 import type { KeyRing } from '../keys.js';
 
@@ -30,6 +31,31 @@ export interface CheckedPdu {
   readonly jsonText: string;
   /** Step 3 failed: the event is stored redacted. */
   readonly redacted: boolean;
+  /**
+   * Room versions 1-5: the PDU as Python read its text, when that holds numbers JSON.parse reads
+   * differently ("2.0", integers beyond 2^53). Its event ID, signatures and content hash are
+   * computed over this form, as the sending server computed them. Undefined otherwise.
+   */
+  readonly asSent?: JsonObject | undefined;
+}
+
+/**
+ * The PDU as Python (Synapse) read `text`, for a room version that allows floats, when the text may
+ * hold numbers JSON.parse reads differently; undefined when not needed or not parseable.
+ */
+function pduAsSent(text: string | undefined, version: RoomVersion): JsonObject | undefined {
+  if (version.strictCanonicalJson || text === undefined || !mayHoldPythonOnlyNumbers(text)) return undefined;
+  try {
+    const v = parseJsonPreservingNumbers(text);
+    return isJsonObject(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The form a PDU's signatures and content hash are checked over (see CheckedPdu.asSent). */
+export function signedForm(c: CheckedPdu): JsonObject {
+  return c.asSent ?? c.pdu;
 }
 
 export interface FailedPdu {
@@ -99,9 +125,10 @@ export function checkPduFormat(raw: RawPdu, version: RoomVersion, expect?: PduEx
   }
   if (!isJsonObject(pdu)) return { ok: false, eventId: '', error: 'PDU is not a JSON object' };
   const valid = validatePdu(pdu, version);
+  const asSent = pduAsSent(raw.text, version);
   let eventId: string;
   try {
-    eventId = computeEventId(pdu, version);
+    eventId = computeEventId(asSent ?? pdu, version);
   } catch (e) {
     return { ok: false, eventId: '', error: (e as Error).message };
   }
@@ -112,8 +139,8 @@ export function checkPduFormat(raw: RawPdu, version: RoomVersion, expect?: PduEx
     return { ok: false, eventId, error: `asked for ${expect.eventId}, received ${eventId}` };
   }
   const trimmed = trimUnsigned(pdu);
-  if (trimmed) return { ok: true, eventId, roomId, pdu: trimmed, jsonText: JSON.stringify(trimmed), redacted: false };
-  return { ok: true, eventId, roomId, pdu, jsonText: raw.text ?? JSON.stringify(pdu), redacted: false };
+  if (trimmed) return { ok: true, eventId, roomId, pdu: trimmed, jsonText: JSON.stringify(trimmed), redacted: false, asSent };
+  return { ok: true, eventId, roomId, pdu, jsonText: raw.text ?? JSON.stringify(pdu), redacted: false, asSent };
 }
 
 /**
@@ -132,7 +159,7 @@ export async function checkPdus(
   const toVerify: number[] = [];
   for (let i = 0; i < out.length; i++) if (out[i]!.ok) toVerify.push(i);
   if (toVerify.length === 0) return out;
-  const sigs = await keyRing.verifyEventSignatures(toVerify.map((i) => ({ pdu: (out[i] as CheckedPdu).pdu, version })));
+  const sigs = await keyRing.verifyEventSignatures(toVerify.map((i) => ({ pdu: signedForm(out[i] as CheckedPdu), version })));
   toVerify.forEach((i, k) => {
     const c = out[i] as CheckedPdu;
     const sig = sigs[k]!;
@@ -140,9 +167,9 @@ export async function checkPdus(
       out[i] = { ok: false, eventId: c.eventId, error: `signature check failed: ${sig.reason}` };
       return;
     }
-    if (!checkContentHash(c.pdu, version)) {
+    if (!checkContentHash(signedForm(c), version)) {
       const redacted = redactEvent(c.pdu, version);
-      out[i] = { ...c, pdu: redacted, jsonText: JSON.stringify(redacted), redacted: true };
+      out[i] = { ...c, pdu: redacted, jsonText: JSON.stringify(redacted), redacted: true, asSent: undefined };
     }
   });
   return out;

@@ -20,7 +20,7 @@ import { MatrixError } from '../../errors.js';
 import type { RoomsService } from '../../rooms/service.js';
 import type { Store } from '../../store/index.js';
 import type { FederationClient } from '../client.js';
-import { checkPduFormat, type CheckedPdu, type RawPdu } from '../inbound/pdu-checks.js';
+import { checkPduFormat, signedForm, type CheckedPdu, type RawPdu } from '../inbound/pdu-checks.js';
 import { rawPdusOf, requestJson } from '../inbound/remote.js';
 import type { KeyRing } from '../keys.js';
 import { checkTemplate, eventFromTemplate, PREJOIN_STATE_TYPES, randomEventId, verQuery, type Membership } from './events.js';
@@ -252,7 +252,7 @@ export class RemoteMembership {
     const unique = new Map<string, CheckedPdu>();
     for (const f of formats) if (f.ok && !unique.has(f.eventId)) unique.set(f.eventId, f);
     const list = [...unique.values()];
-    const sigs = await this.d.keyRing.verifyEventSignatures(list.map((c) => ({ pdu: c.pdu, version })));
+    const sigs = await this.d.keyRing.verifyEventSignatures(list.map((c) => ({ pdu: signedForm(c), version })));
     list.forEach((c, i) => {
       const sig = sigs[i]!;
       if (!sig.ok) {
@@ -260,9 +260,9 @@ export class RemoteMembership {
         this.d.logger?.info({ roomId, eventId: c.eventId, reason: sig.reason }, 'event dropped: signature check failed');
         return;
       }
-      if (!checkContentHash(c.pdu, version)) {
+      if (!checkContentHash(signedForm(c), version)) {
         const redacted = redactEvent(c.pdu, version);
-        unique.set(c.eventId, { ...c, pdu: redacted, jsonText: JSON.stringify(redacted), redacted: true });
+        unique.set(c.eventId, { ...c, pdu: redacted, jsonText: JSON.stringify(redacted), redacted: true, asSent: undefined });
       }
     });
     const results = formats.map((f) => (f.ok ? (unique.get(f.eventId) ?? null) : null));

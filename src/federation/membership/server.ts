@@ -20,7 +20,7 @@ import { MatrixError } from '../../errors.js';
 import type { AcceptResult, RoomsService } from '../../rooms/service.js';
 import type { Store } from '../../store/index.js';
 import type { EventPipeline } from '../inbound/pipeline.js';
-import { checkPduFormat, type CheckedPdu } from '../inbound/pdu-checks.js';
+import { checkPduFormat, signedForm, type CheckedPdu } from '../inbound/pdu-checks.js';
 import type { KeyRing } from '../keys.js';
 import { jsonArrayText, PREJOIN_STATE_TYPES, templateOf, type Membership } from './events.js';
 import { RoomReads } from './reads.js';
@@ -186,7 +186,7 @@ export class MembershipServer {
     const ev = toRoomEvent(pdu, checked.eventId, version);
     const origins = checkMembershipFromOrigin(ev, origin, membership);
     if (!origins.allowed) throw invalid(origins.reason);
-    if (!checkContentHash(pdu, version)) throw invalid('The event content hash does not match');
+    if (!checkContentHash(signedForm(checked), version)) throw invalid('The event content hash does not match');
 
     let signed = false;
     let jsonText = checked.jsonText;
@@ -200,7 +200,7 @@ export class MembershipServer {
       jsonText = JSON.stringify(pdu);
       signed = true;
     }
-    const [sig] = await this.d.keyRing.verifyEventSignatures([{ pdu, version }]);
+    const [sig] = await this.d.keyRing.verifyEventSignatures([{ pdu: signed ? pdu : signedForm(checked), version }]);
     if (!sig!.ok) throw invalid(`Signature check failed: ${sig!.reason}`);
 
     const accepted: CheckedPdu = { ...checked, pdu, jsonText };
@@ -215,7 +215,7 @@ export class MembershipServer {
 
   /** Accepts through the rooms writer; what the event lacks is fetched from the origin when the pipeline exists. */
   private async accept(origin: string, ev: CheckedPdu, version: RoomVersion): Promise<AcceptResult> {
-    const r = await this.d.rooms.acceptEvent(ev.pdu, version, { jsonText: ev.jsonText });
+    const r = await this.d.rooms.acceptEvent(ev.pdu, version, { jsonText: ev.jsonText, ...(ev.asSent ? { eventId: ev.eventId } : {}) });
     if (r.status !== 'missing') return r;
     const pipeline = this.d.pipeline?.();
     if (!pipeline) return r;
@@ -303,8 +303,8 @@ export class MembershipServer {
     const target = ev.stateKey ?? '';
     if (!isValidUserId(target) || serverNameOf(target) !== this.d.serverName) throw invalid('The invited user does not belong to this server');
     if (!(await this.d.localUserExists(target))) throw new MatrixError('M_NOT_FOUND', `Unknown user ${target}`, 404);
-    if (!checkContentHash(checked.pdu, version)) throw invalid('The event content hash does not match');
-    const [sig] = await this.d.keyRing.verifyEventSignatures([{ pdu: checked.pdu, version }]);
+    if (!checkContentHash(signedForm(checked), version)) throw invalid('The event content hash does not match');
+    const [sig] = await this.d.keyRing.verifyEventSignatures([{ pdu: signedForm(checked), version }]);
     if (!sig!.ok) throw invalid(`Signature check failed: ${sig!.reason}`);
     const inviteState = await this.checkInviteRoomState(input.inviteRoomState, input.roomId, version);
 

@@ -11,6 +11,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isValidServerName } from '../../core/ids.js';
 import { JsonParseError } from '../../core/json/parse.js';
+import { mayHoldPythonOnlyNumbers, parseJsonPreservingNumbers } from '../../core/json/preserving-parse.js';
 import type { JsonValue } from '../../core/json/types.js';
 import { MatrixError } from '../../errors.js';
 import { serverAclAllows } from '../../federation/acl.js';
@@ -18,6 +19,7 @@ import type { KeyRing } from '../../federation/keys.js';
 import { parseXMatrixHeader, verifyRequestSignature } from '../../federation/x-matrix.js';
 import type { Store } from '../../store/index.js';
 import type { AppServices } from '../app.js';
+import { rawBodyOf, rememberRawBody } from '../raw-body.js';
 import { firstValues } from '../shell.js';
 
 export type FederationHttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -73,7 +75,7 @@ function unauthorized(message: string): MatrixError {
  * origin; throws 401 M_UNAUTHORIZED otherwise.
  */
 export async function authenticateFederationRequest(
-  req: { method: string; url: string; headers: string[]; body: unknown },
+  req: { method: string; url: string; headers: string[]; body: unknown; rawBody?: Uint8Array | undefined },
   ourServerName: string,
   keyRing: KeyRing,
   now: number,
@@ -83,6 +85,20 @@ export async function authenticateFederationRequest(
     throw unauthorized(req.headers.length === 0 ? 'Missing Authorization headers' : 'Malformed Authorization header');
   }
   let lastProblem = 'Invalid signature';
+  // The body as Python read it, made when a signature fails over the parsed one (see raw-body.ts).
+  let asSent: JsonValue | null | undefined;
+  const bodyAsSent = (): JsonValue | null => {
+    if (asSent !== undefined) return asSent;
+    asSent = null;
+    if (req.rawBody === undefined) return asSent;
+    try {
+      const text = utf8.decode(req.rawBody);
+      if (mayHoldPythonOnlyNumbers(text)) asSent = parseJsonPreservingNumbers(text) as JsonValue;
+    } catch {
+      /* not JSON: the parsed body's check stands */
+    }
+    return asSent;
+  };
   for (const h of headers) {
     if (h.destination !== undefined && h.destination !== ourServerName) {
       lastProblem = `Request is for ${h.destination}, not this server`;
@@ -99,6 +115,8 @@ export async function authenticateFederationRequest(
     }
     const content = req.body === undefined ? undefined : (req.body as JsonValue);
     if (verifyRequestSignature({ method: req.method, uri: req.url, content }, h, h.destination ?? ourServerName, publicKey)) return h.origin;
+    const sent = content === undefined ? null : bodyAsSent();
+    if (sent !== null && verifyRequestSignature({ method: req.method, uri: req.url, content: sent }, h, h.destination ?? ourServerName, publicKey)) return h.origin;
     lastProblem = `Invalid signature from ${h.origin}`;
   }
   throw unauthorized(lastProblem);
@@ -136,7 +154,9 @@ export function parseBodyKeepingText(app: FastifyInstance, parse: (request: Fast
       } catch {
         throw new JsonParseError('syntax', 'body is not valid UTF-8');
       }
-      done(null, parse(request, text));
+      const value = parse(request, text);
+      rememberRawBody(request, body);
+      done(null, value);
     } catch (e) {
       done(e as Error, undefined);
     }
@@ -167,7 +187,7 @@ export function federationRoute(app: FastifyInstance, services: AppServices, spe
       if (auth !== 'signed') return;
       if (!keyRing) throw unauthorized('Federation is not enabled on this server');
       const origin = await authenticateFederationRequest(
-        { method: req.method, url: req.url, headers: authorizationHeaders(req), body: req.body },
+        { method: req.method, url: req.url, headers: authorizationHeaders(req), body: req.body, rawBody: rawBodyOf(req) },
         ourName,
         keyRing,
         clock(),
