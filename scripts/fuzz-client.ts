@@ -4,13 +4,13 @@
 // every answer with status >= 500, every error answer that is not JSON, and every request slower
 // than 5 s. Not part of `npm test`: a probe to run by hand after changing request handling.
 // Usage: npx tsx scripts/fuzz-client.ts [path/to/shared/spec] [endpoint filter substring]
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { pino } from 'pino';
-import { parse as parseYaml } from 'yaml';
 import { parseConfig } from '../src/config/load.js';
 import { startServer } from '../src/server.js';
+import { specOperation } from './spec-openapi.js';
 
 const specDir = process.argv[2] ?? join(import.meta.dirname, '../../shared/spec');
 const only = process.argv[3];
@@ -143,81 +143,6 @@ const JUNK_VALUES: unknown[] = [
 ];
 const RAW_BODIES = ['', '[]', 'null', '"x"', '1', '{}', '{"a":', '{"a":1}{', '\u00ff', '{"a":"\\ud800"}', '[' .repeat(5000) + ']'.repeat(5000), '{"__proto__":{"x":1},"constructor":{"prototype":{}}}'];
 
-// Property names of each operation's JSON request body, from the OpenAPI files.
-const yamlCache = new Map<string, any>();
-function loadYaml(file: string): any {
-  let doc = yamlCache.get(file);
-  if (doc === undefined) {
-    // A $ref reached through allOf may be resolved against the wrong folder: skip what is not there.
-    doc = existsSync(file) ? parseYaml(readFileSync(file, 'utf8')) : {};
-    yamlCache.set(file, doc);
-  }
-  return doc;
-}
-function resolve(schema: any, file: string, depth = 0): { schema: any; file: string } {
-  if (schema && typeof schema.$ref === 'string' && depth < 10) {
-    const [rel, pointer] = schema.$ref.split('#');
-    const target = rel ? join(dirname(file), rel) : file;
-    let s = loadYaml(target);
-    for (const part of (pointer ?? '').split('/').filter(Boolean)) s = s?.[part];
-    return resolve(s, target, depth + 1);
-  }
-  return { schema, file };
-}
-function propertiesOf(schemaIn: any, file: string): string[] {
-  const { schema, file: f } = resolve(schemaIn, file);
-  if (!schema) return [];
-  const names = new Set<string>(Object.keys(schema.properties ?? {}));
-  for (const part of schema.allOf ?? []) for (const n of propertiesOf(part, f)) names.add(n);
-  return [...names];
-}
-/** Paths of nested properties (up to three levels; `*` for array items and map values). */
-function nestedPaths(schemaIn: any, file: string, depth = 0): string[][] {
-  if (depth >= 3) return [];
-  const { schema, file: f } = resolve(schemaIn, file);
-  if (!schema || typeof schema !== 'object') return [];
-  const out: string[][] = [];
-  const props: Record<string, any> = { ...(schema.properties ?? {}) };
-  for (const part of schema.allOf ?? []) Object.assign(props, resolve(part, f).schema?.properties ?? {});
-  for (const [name, sub] of Object.entries(props)) {
-    out.push([name]);
-    for (const rest of nestedPaths(sub, f, depth + 1)) out.push([name, ...rest]);
-  }
-  if (schema.items) for (const rest of nestedPaths(schema.items, f, depth + 1)) out.push(['*', ...rest]);
-  if (schema.additionalProperties && typeof schema.additionalProperties === 'object') {
-    out.push(['*']);
-    for (const rest of nestedPaths(schema.additionalProperties, f, depth + 1)) out.push(['*', ...rest]);
-  }
-  return out;
-}
-/** A body with `value` at `path`: arrays for `*` under an array, `{"k": ...}` maps otherwise. */
-function bodyAt(path: string[], value: unknown, schemaIn: any, file: string): unknown {
-  if (path.length === 0) return value;
-  const { schema, file: f } = resolve(schemaIn, file);
-  const [head, ...rest] = path;
-  if (head === '*') {
-    if (schema?.items) return [bodyAt(rest, value, schema.items, f)];
-    return { '@k:x': bodyAt(rest, value, schema?.additionalProperties, f) };
-  }
-  let sub = schema?.properties?.[head!];
-  for (const part of schema?.allOf ?? []) sub ??= resolve(part, f).schema?.properties?.[head!];
-  return { [head!]: bodyAt(rest, value, sub, f) };
-}
-
-function operation(e: { method: string; path: string; file: string }): { bodyProps: string[]; queryParams: string[]; nested: { path: string[]; body: (v: unknown) => unknown }[] } {
-  const file = join(specDir, e.file);
-  const doc = loadYaml(file);
-  const specPath = e.path.replace(/^\/_matrix\/client\/[^/]+/, '').replace(/^\/_matrix\/media\/[^/]+/, '');
-  let op: any;
-  for (const [p, ops] of Object.entries<any>(doc.paths ?? {})) if (p === specPath || e.path.endsWith(p)) op = ops[e.method.toLowerCase()] ?? op;
-  if (!op) return { bodyProps: [], queryParams: [], nested: [] };
-  const schema = op.requestBody?.content?.['application/json']?.schema;
-  const bodyProps = schema ? propertiesOf(schema, file) : [];
-  const nested = schema ? nestedPaths(schema, file).filter((p) => p.length > 1).map((p) => ({ path: p, body: (v: unknown) => bodyAt(p, v, schema, file) })) : [];
-  const queryParams = (op.parameters ?? []).map((p: any) => resolve(p, file).schema).filter((p: any) => p?.in === 'query').map((p: any) => p.name as string);
-  return { bodyProps, queryParams, nested };
-}
-
 const problems: string[] = [];
 function judge(what: string, a: Answer): void {
   if (a.status >= 500) problems.push(`${a.status} ${what} -> ${a.text.slice(0, 300)}`);
@@ -236,7 +161,7 @@ function judge(what: string, a: Answer): void {
 let requests = 0;
 for (const e of endpoints) {
   const w = await world();
-  const { bodyProps, queryParams, nested } = operation(e);
+  const { bodyProps, queryParams, nested } = specOperation(specDir, e);
   const params = [...e.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
   const fill = (overrides: Record<string, string> = {}) =>
     e.path.replace(/\{([^}]+)\}/g, (_, n: string) => (n in overrides ? overrides[n]! : encodeURIComponent(goodParam(n, w))));

@@ -20,9 +20,8 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { pino } from 'pino';
-import { parse as parseYaml } from 'yaml';
 import { parseConfig } from '../src/config/load.js';
 import { generateSigningKey } from '../src/core/crypto/ed25519.js';
 import { computeEventId } from '../src/core/events/hashes.js';
@@ -34,6 +33,7 @@ import { KeyStore } from '../src/federation/key-store.js';
 import { signRequest } from '../src/federation/x-matrix.js';
 import { startServer } from '../src/server.js';
 import { openDatabase } from '../src/store/db.js';
+import { specOperation } from './spec-openapi.js';
 
 const specDir = process.argv[2] ?? join(import.meta.dirname, '../../shared/spec');
 const only = process.argv[3];
@@ -285,46 +285,6 @@ const DEEP = '['.repeat(100_000) + ']'.repeat(100_000);
 const DEEP_OBJ = '{"a":'.repeat(5_000) + '1' + '}'.repeat(5_000);
 const RAW_BODIES = ['', '[]', 'null', '"x"', '1', '{}', '{"a":', '{"a":1}{', '\u00ff', '{"a":"\\ud800"}', DEEP, DEEP_OBJ, '{"__proto__":{"x":1},"constructor":{"prototype":{}}}'];
 
-// Property names of each operation's JSON request body, from the OpenAPI files.
-const yamlCache = new Map<string, any>();
-function loadYaml(file: string): any {
-  let doc = yamlCache.get(file);
-  if (doc === undefined) {
-    doc = parseYaml(readFileSync(file, 'utf8'));
-    yamlCache.set(file, doc);
-  }
-  return doc;
-}
-function resolve(schema: any, file: string, depth = 0): { schema: any; file: string } {
-  if (schema && typeof schema.$ref === 'string' && depth < 10) {
-    const [rel, pointer] = schema.$ref.split('#');
-    const target = rel ? join(dirname(file), rel) : file;
-    let s = loadYaml(target);
-    for (const part of (pointer ?? '').split('/').filter(Boolean)) s = s?.[part];
-    return resolve(s, target, depth + 1);
-  }
-  return { schema, file };
-}
-function propertiesOf(schemaIn: any, file: string): string[] {
-  const { schema, file: f } = resolve(schemaIn, file);
-  if (!schema) return [];
-  const names = new Set<string>(Object.keys(schema.properties ?? {}));
-  for (const part of [...(schema.allOf ?? []), ...(schema.oneOf ?? []), ...(schema.anyOf ?? [])]) for (const n of propertiesOf(part, f)) names.add(n);
-  return [...names];
-}
-function operation(e: { method: string; path: string; file: string }): { bodyProps: string[]; queryParams: string[] } {
-  const file = join(specDir, e.file);
-  const doc = loadYaml(file);
-  const basePath = doc.servers?.[0]?.variables?.basePath?.default ?? '';
-  let op: any;
-  for (const [p, ops] of Object.entries<any>(doc.paths ?? {})) if (basePath + p === e.path) op = ops[e.method.toLowerCase()] ?? op;
-  if (!op) return { bodyProps: [], queryParams: [] };
-  const schema = op.requestBody?.content?.['application/json']?.schema;
-  const bodyProps = schema ? propertiesOf(schema, file) : [];
-  const queryParams = (op.parameters ?? []).map((p: any) => resolve(p, file).schema).filter((p: any) => p?.in === 'query').map((p: any) => p.name as string);
-  return { bodyProps, queryParams };
-}
-
 const problems: string[] = [];
 const unauthenticated: string[] = [];
 function judge(what: string, a: Answer): void {
@@ -417,7 +377,7 @@ const queryString = (q: Record<string, string>, raw: Record<string, string> = {}
 
 for (const e of endpoints) {
   section = `${e.method} ${e.path}`;
-  const { bodyProps, queryParams } = operation(e);
+  const { bodyProps, queryParams } = specOperation(specDir, e);
   const params = [...e.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
   const good = goodQuery(e.path);
   const fillPath = (overrides: Record<string, string> = {}) =>
