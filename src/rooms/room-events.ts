@@ -2,7 +2,7 @@
 // transaction IDs), and reading state, members, single events, context, history pages, relations
 // and threads, with the access rules of the client-server API (and Synapse where it is silent).
 import { MatrixError } from '../errors.js';
-import { canonicalJson } from '../core/json/canonical.js';
+import { canonicallyEqual, firstNonCanonicalNumber } from '../core/json/canonical.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../core/json/types.js';
 import { stateTuple } from '../core/events/event.js';
 import type { RoomVersion } from '../core/events/room-versions.js';
@@ -148,31 +148,7 @@ function comparePositions(a: TopologicalPosition, b: TopologicalPosition): numbe
   return a.depth - b.depth || a.streamOrdering - b.streamOrdering;
 }
 
-/** A strict canonical JSON room version (v6+) allows only integers within ±(2^53-1). */
-function findNonCanonicalNumber(v: JsonValue): number | undefined {
-  if (typeof v === 'number') return Number.isSafeInteger(v) ? undefined : v;
-  if (Array.isArray(v)) {
-    for (const x of v) {
-      const bad = findNonCanonicalNumber(x);
-      if (bad !== undefined) return bad;
-    }
-  } else if (isJsonObject(v)) {
-    for (const k of Object.keys(v)) {
-      const bad = findNonCanonicalNumber(v[k]!);
-      if (bad !== undefined) return bad;
-    }
-  }
-  return undefined;
-}
 
-/** Equal as canonical JSON; contents canonical JSON cannot encode (floats of rooms v1-v5) never compare equal. */
-function sameJson(a: JsonObject, b: JsonObject): boolean {
-  try {
-    return canonicalJson(a) === canonicalJson(b);
-  } catch {
-    return false;
-  }
-}
 
 class RoomEvents implements RoomEventsService {
   private readonly store: Store;
@@ -251,7 +227,7 @@ class RoomEvents implements RoomEventsService {
     if (!fitsIdLength(type)) throw new MatrixError('M_INVALID_PARAM', 'Event type is longer than 255 bytes', 400);
     if (stateKey !== undefined && !fitsIdLength(stateKey)) throw new MatrixError('M_INVALID_PARAM', 'State key is longer than 255 bytes', 400);
     if (version.strictCanonicalJson) {
-      const bad = findNonCanonicalNumber(content);
+      const bad = firstNonCanonicalNumber(content);
       if (bad !== undefined) throw new MatrixError('M_BAD_JSON', `${bad} is not an integer within ±(2^53-1), as room version ${version.id} requires`, 400);
     }
     // A conservative size estimate of the built PDU: the room's references and signature are
@@ -363,7 +339,7 @@ class RoomEvents implements RoomEventsService {
     }
     // Synapse does not send a state event identical (same sender, same content) to the current one.
     const current = await this.store.getCurrentStateEvent(roomId, eventType, stateKey);
-    if (current && current.event.sender === r.userId && sameJson(current.event.content, content)) {
+    if (current && current.event.sender === r.userId && canonicallyEqual(current.event.content, content)) {
       return { event_id: current.eventId };
     }
     this.deps.relations.validateLocalRelation(roomId, r.userId, eventType, content);

@@ -11,7 +11,7 @@ import { requireRoomVersion } from '../../src/core/events/room-versions.js';
 import { hashAndSignEvent, verifyEventSignature } from '../../src/core/events/signing.js';
 import { decodeBase64, encodeBase64 } from '../../src/core/json/base64.js';
 import type { RoomVersion } from '../../src/core/events/room-versions.js';
-import { canonicalJson, pythonNumber, PythonFloat } from '../../src/core/json/canonical.js';
+import { canonicalJson, canonicallyEqual, firstNonCanonicalNumber, pythonNumber, PythonFloat } from '../../src/core/json/canonical.js';
 import { parseJson } from '../../src/core/json/parse.js';
 import { mayHoldPythonOnlyNumbers, parseJsonPreservingNumbers } from '../../src/core/json/preserving-parse.js';
 import { checkPdus, type CheckedPdu } from '../../src/federation/inbound/pdu-checks.js';
@@ -257,5 +257,19 @@ describe('v1-v5 PDUs and request bodies holding "5.0" or huge integers', () => {
     await expect(authenticateFederationRequest({ ...req, rawBody: Buffer.from(bodyText) }, 'b.example', ring, 0)).resolves.toBe('a.example');
     // Without the bytes sent, the parsed body ("5", "100") does not match the signature.
     await expect(authenticateFederationRequest(req, 'b.example', ring, 0)).rejects.toMatchObject({ errcode: 'M_UNAUTHORIZED' });
+  });
+});
+
+describe('canonicallyEqual and firstNonCanonicalNumber', () => {
+  it('compares by canonical JSON, fractions included; what cannot be encoded is never equal', () => {
+    expect(canonicallyEqual({ b: 1, a: [0.25] }, { a: [0.25], b: 1 })).toBe(true);
+    expect(canonicallyEqual({ a: 0.25 }, { a: 0.5 })).toBe(false);
+    expect(canonicallyEqual({ a: Number.NaN }, { a: Number.NaN })).toBe(false);
+  });
+
+  it('finds the first fraction or out-of-range integer at any depth', () => {
+    expect(firstNonCanonicalNumber({ a: [1, { b: 2 }], c: 'x' })).toBeUndefined();
+    expect(firstNonCanonicalNumber({ a: [1, { b: 2.5 }] })).toBe(2.5);
+    expect(firstNonCanonicalNumber([2 ** 60])).toBe(2 ** 60);
   });
 });

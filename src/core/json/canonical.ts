@@ -172,3 +172,26 @@ export function canonicalJson(value: unknown, opts?: CanonicalJsonOptions): stri
 export function canonicalJsonBytes(value: unknown, opts?: CanonicalJsonOptions): Buffer {
   return Buffer.from(encodeValue(value, 0, opts?.legacyNumbers === true), 'utf8');
 }
+
+/**
+ * True when two values have the same canonical JSON (numbers of rooms v1-v5 included, written as
+ * legacyNumbers writes them); false when either cannot be encoded at all.
+ */
+export function canonicallyEqual(a: unknown, b: unknown): boolean {
+  try {
+    return encodeValue(a, 0, true) === encodeValue(b, 0, true);
+  } catch {
+    return false;
+  }
+}
+
+/** The first number strict canonical JSON cannot hold (a fraction, or beyond ±(2^53-1)), if any. */
+export function firstNonCanonicalNumber(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? undefined : v;
+  if (typeof v !== 'object' || v === null) return undefined;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) {
+    const bad = firstNonCanonicalNumber(x);
+    if (bad !== undefined) return bad;
+  }
+  return undefined;
+}

@@ -2,7 +2,7 @@
 // rooms included), invite, leave, kick, ban, unban, knock and forget. Local rooms are changed here
 // through the rooms writer; rooms this server is not in go to the federation hooks.
 import { namedPowerLevel, userPowerLevel } from '../../core/auth/power-levels.js';
-import { canonicalJson } from '../../core/json/canonical.js';
+import { canonicallyEqual } from '../../core/json/canonical.js';
 import { isValidRoomAlias, isValidRoomId, isValidServerName, isValidUserId, serverNameOf } from '../../core/ids.js';
 import { isJsonObject, type JsonObject } from '../../core/json/types.js';
 import { MatrixError } from '../../errors.js';
@@ -52,13 +52,6 @@ export async function profileContent(ctx: LifecycleContext, userId: string): Pro
   return out;
 }
 
-function sameContent(a: JsonObject, b: JsonObject): boolean {
-  try {
-    return canonicalJson(a) === canonicalJson(b);
-  } catch {
-    return false;
-  }
-}
 
 type Action = 'join' | 'invite' | 'leave' | 'kick' | 'ban' | 'unban' | 'knock';
 
@@ -93,7 +86,7 @@ export async function changeMembership(
   if (oldMembership === 'ban' && action !== 'ban' && action !== 'unban' && action !== 'leave') {
     throw new MatrixError('M_FORBIDDEN', `${target} is banned from the room`, 403);
   }
-  if (old && old.sender === sender && oldMembership === membership && sameContent(old.content, content)) return old.eventId;
+  if (old && old.sender === sender && oldMembership === membership && canonicallyEqual(old.content, content)) return old.eventId;
   if (action === 'kick' && oldMembership !== 'join' && oldMembership !== 'invite' && oldMembership !== 'knock') {
     throw new MatrixError('M_FORBIDDEN', 'The target user is not in the room', 403);
   }

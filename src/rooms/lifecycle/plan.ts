@@ -8,6 +8,7 @@ import { getRoomVersion, type RoomVersion } from '../../core/events/room-version
 import { MAX_PDU_BYTES, pduSizeBytes } from '../../core/events/pdu.js';
 import { fitsIdLength, isValidRoomAlias, isValidUserId, serverNameOf } from '../../core/ids.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../core/json/types.js';
+import { firstNonCanonicalNumber } from '../../core/json/canonical.js';
 import { MatrixError } from '../../errors.js';
 
 export type Preset = 'private_chat' | 'trusted_private_chat' | 'public_chat';
@@ -328,22 +329,6 @@ export function planRoomCreation(
   return { version, creator, createContent, events, invitees: req.invite };
 }
 
-/** A number canonical JSON cannot hold (a float, or beyond ±(2^53-1)), if any. */
-function nonCanonicalNumber(v: JsonValue): number | undefined {
-  if (typeof v === 'number') return Number.isSafeInteger(v) ? undefined : v;
-  if (Array.isArray(v)) {
-    for (const x of v) {
-      const bad = nonCanonicalNumber(x);
-      if (bad !== undefined) return bad;
-    }
-  } else if (isJsonObject(v)) {
-    for (const x of Object.values(v)) {
-      const bad = nonCanonicalNumber(x);
-      if (bad !== undefined) return bad;
-    }
-  }
-  return undefined;
-}
 
 /**
  * The limits every event of the plan must meet before it is built: type and state_key at most 255
@@ -362,7 +347,7 @@ export function checkEventLimits(sender: string, ev: PlannedEvent): void {
   // v6+ require it. v1-v5 would allow fractions (room-events.ts accepts them in later events, as
   // Synapse does), but a new room's own events keep to integers so that servers whose canonical
   // JSON has no fractions (Conduit and its forks) can still check and join it.
-  const bad = nonCanonicalNumber(ev.content);
+  const bad = firstNonCanonicalNumber(ev.content);
   if (bad !== undefined) throw new MatrixError('M_BAD_JSON', `${bad} is not an integer within ±(2^53-1), as canonical JSON requires`, 400);
   const server = serverNameOf(sender) ?? '';
   const skeleton: JsonObject = {

@@ -8,7 +8,7 @@ import {
 } from '../../core/auth/power-levels.js';
 import { getRoomVersion, type RoomVersion } from '../../core/events/room-versions.js';
 import { isValidUserId } from '../../core/ids.js';
-import { canonicalJson } from '../../core/json/canonical.js';
+import { canonicallyEqual } from '../../core/json/canonical.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../core/json/types.js';
 import { MatrixError } from '../../errors.js';
 import {
@@ -109,13 +109,6 @@ function levelNeededToCopy(pl: JsonObject): number {
   return Math.max(intOr(pl.state_default, 50), intOr(pl.ban, 50), ...events, 0);
 }
 
-function same(a: JsonObject, b: JsonObject): boolean {
-  try {
-    return canonicalJson(a) === canonicalJson(b);
-  } catch {
-    return false;
-  }
-}
 
 /** POST /rooms/{roomId}/upgrade */
 export async function upgradeRoom(
@@ -268,7 +261,7 @@ async function performUpgrade(ctx: LifecycleContext, requester: LifecycleRequest
     }
   }
   // The upgrader's temporary level in the new room goes back to what the old room gave them.
-  if (finalPl && initialPl && !same(finalPl, initialPl)) {
+  if (finalPl && initialPl && !canonicallyEqual(finalPl, initialPl)) {
     await ctx.rooms.sendLocalEvent(newRoomId, { type: 'm.room.power_levels', stateKey: '', content: finalPl, sender: upgrader });
   }
   return { replacement_room: newRoomId };
