@@ -62,8 +62,8 @@ export interface AcceptOptions {
   /** The state before the event, fetched by the federation layer (e.g. /state_ids) when its prev events are missing. */
   readonly stateBefore?: StateMap;
   /**
-   * The event ID the federation layer computed over the PDU as sent (rooms v3-v5 whose redacted
-   * form holds a number JSON.parse reads differently from Python, e.g. "50.0"); otherwise computed here.
+   * The event ID the federation layer already computed when it checked the PDU (over the PDU as
+   * sent, which in rooms v3-v5 may differ from the parsed one, e.g. "50.0"); computed here otherwise.
    */
   readonly eventId?: string;
   /** The PDU text exactly as received; stored and served as is. Defaults to JSON.stringify(pdu). */

@@ -167,10 +167,17 @@ export async function checkPdus(
       out[i] = { ok: false, eventId: c.eventId, error: `signature check failed: ${sig.reason}` };
       return;
     }
-    if (!checkContentHash(signedForm(c), version)) {
-      const redacted = redactEvent(c.pdu, version);
-      out[i] = { ...c, pdu: redacted, jsonText: JSON.stringify(redacted), redacted: true, asSent: undefined };
-    }
+    out[i] = withContentHashChecked(c, version);
   });
   return out;
+}
+
+/**
+ * Step 3 for a PDU whose signatures passed: unchanged when its content hash matches, else its
+ * redacted form (which keeps the event ID, hashes and signatures), to be stored as such.
+ */
+export function withContentHashChecked(c: CheckedPdu, version: RoomVersion): CheckedPdu {
+  if (checkContentHash(signedForm(c), version)) return c;
+  const redacted = redactEvent(c.pdu, version);
+  return { ...c, pdu: redacted, jsonText: JSON.stringify(redacted), redacted: true, asSent: undefined };
 }

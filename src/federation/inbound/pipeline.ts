@@ -145,7 +145,7 @@ export class EventPipeline {
    * the writer's last answer; throws GapFillError when the budget runs out.
    */
   async accept(server: string, ev: CheckedPdu, version: RoomVersion, ctx: AcceptContext): Promise<AcceptResult> {
-    const opts = { jsonText: ev.jsonText, ...(ev.asSent ? { eventId: ev.eventId } : {}), ...(ctx.backfilled ? { backfilled: true } : {}) };
+    const opts = { jsonText: ev.jsonText, eventId: ev.eventId, ...(ctx.backfilled ? { backfilled: true } : {}) };
     let r = await this.d.rooms.acceptEvent(ev.pdu, version, opts);
     if (r.status !== 'missing') return r;
 
@@ -268,7 +268,7 @@ export class EventPipeline {
     if (todo.length === 0) return;
     for (const ev of authOrder(todo, version)) {
       ctx.budget.timeLeft(1);
-      const r = await this.d.rooms.acceptEvent(ev.pdu, version, { outlier: true, jsonText: ev.jsonText, ...(ev.asSent ? { eventId: ev.eventId } : {}) });
+      const r = await this.d.rooms.acceptEvent(ev.pdu, version, { outlier: true, jsonText: ev.jsonText, eventId: ev.eventId });
       if (r.status === 'missing' || r.status === 'dropped') {
         this.d.logger?.info({ server, eventId: ev.eventId, reason: r.reason }, 'fetched event not stored');
       }

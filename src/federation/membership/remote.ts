@@ -9,8 +9,7 @@ import type { Logger } from 'pino';
 import type { SigningKey } from '../../core/crypto/ed25519.js';
 import { stateTuple } from '../../core/events/event.js';
 import { authOrder } from '../../core/events/auth-order.js';
-import { checkContentHash, computeEventId } from '../../core/events/hashes.js';
-import { redactEvent } from '../../core/events/redaction.js';
+import { computeEventId } from '../../core/events/hashes.js';
 import { getRoomVersion, type RoomVersion } from '../../core/events/room-versions.js';
 import { hashAndSignEvent, verifyEventSignature } from '../../core/events/signing.js';
 import { listSignatureKeyIds } from '../../core/crypto/signing.js';
@@ -20,7 +19,7 @@ import { MatrixError } from '../../errors.js';
 import type { RoomsService } from '../../rooms/service.js';
 import type { Store } from '../../store/index.js';
 import type { FederationClient } from '../client.js';
-import { checkPduFormat, signedForm, type CheckedPdu, type RawPdu } from '../inbound/pdu-checks.js';
+import { checkPduFormat, signedForm, withContentHashChecked, type CheckedPdu, type RawPdu } from '../inbound/pdu-checks.js';
 import { rawPdusOf, requestJson } from '../inbound/remote.js';
 import type { KeyRing } from '../keys.js';
 import { checkTemplate, eventFromTemplate, PREJOIN_STATE_TYPES, randomEventId, verQuery, type Membership } from './events.js';
@@ -260,10 +259,7 @@ export class RemoteMembership {
         this.d.logger?.info({ roomId, eventId: c.eventId, reason: sig.reason }, 'event dropped: signature check failed');
         return;
       }
-      if (!checkContentHash(signedForm(c), version)) {
-        const redacted = redactEvent(c.pdu, version);
-        unique.set(c.eventId, { ...c, pdu: redacted, jsonText: JSON.stringify(redacted), redacted: true, asSent: undefined });
-      }
+      unique.set(c.eventId, withContentHashChecked(c, version));
     });
     const results = formats.map((f) => (f.ok ? (unique.get(f.eventId) ?? null) : null));
     return { results, unique };

@@ -215,7 +215,7 @@ export class MembershipServer {
 
   /** Accepts through the rooms writer; what the event lacks is fetched from the origin when the pipeline exists. */
   private async accept(origin: string, ev: CheckedPdu, version: RoomVersion): Promise<AcceptResult> {
-    const r = await this.d.rooms.acceptEvent(ev.pdu, version, { jsonText: ev.jsonText, ...(ev.asSent ? { eventId: ev.eventId } : {}) });
+    const r = await this.d.rooms.acceptEvent(ev.pdu, version, { jsonText: ev.jsonText, eventId: ev.eventId });
     if (r.status !== 'missing') return r;
     const pipeline = this.d.pipeline?.();
     if (!pipeline) return r;
