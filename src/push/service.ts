@@ -29,7 +29,7 @@ export interface ReadReceiptSource {
   /** Stream ordering of the event the user's latest m.read / m.read.private points at, or null. */
   readReceiptPosition(roomId: string, userId: string): number | null;
   /** The same per receipt thread ('' unthreaded, 'main', or a thread root's event ID). */
-  readReceiptPositionsByThread?(roomId: string, userId: string): Map<string, number>;
+  readReceiptPositionsByThread(roomId: string, userId: string): Map<string, number>;
   /** Called after a read receipt moved forward. */
   readonly onReadReceipt?: ReceiptListener[];
 }
@@ -541,17 +541,14 @@ class PushServiceImpl implements PushService {
   private countsByThread(roomId: string, roomNid: number, userId: string): Map<string | null, UnreadCounts> | undefined {
     const since = this.store.memberSince(roomNid, userId);
     if (since === undefined) return undefined;
-    const byThread = this.receipts?.readReceiptPositionsByThread?.(roomId, userId);
-    const unthreaded = byThread ? (byThread.get('') ?? 0) : (this.receipts?.readReceiptPosition(roomId, userId) ?? 0);
-    const base = this.store.readUpTo(roomNid, userId, Math.max(since, unthreaded));
+    const byThread = this.receipts?.readReceiptPositionsByThread(roomId, userId) ?? new Map<string, number>();
+    const base = this.store.readUpTo(roomNid, userId, Math.max(since, byThread.get('') ?? 0));
     const counts = this.store.unreadThreadCounts(userId, roomNid, base);
-    if (byThread) {
-      for (const [thread, c] of counts) {
-        const read = byThread.get(thread ?? 'main');
-        if (read === undefined || read <= base) continue;
-        const before = this.store.threadRangeCounts(userId, roomNid, thread, base, read);
-        counts.set(thread, { notify: c.notify - before.notify, highlight: c.highlight - before.highlight });
-      }
+    for (const [thread, c] of counts) {
+      const read = byThread.get(thread ?? 'main');
+      if (read === undefined || read <= base) continue;
+      const before = this.store.threadRangeCounts(userId, roomNid, thread, base, read);
+      counts.set(thread, { notify: c.notify - before.notify, highlight: c.highlight - before.highlight });
     }
     return counts;
   }

@@ -148,12 +148,6 @@ export class PushStore {
         `INSERT OR REPLACE INTO push_notify_exceptions (user_id, room_nid, stream_ordering, notify, highlight, actions)
          VALUES (?, ?, ?, ?, ?, ?)`,
       ),
-      counts: db.prepare<[CountParams], { n: number | null; h: number | null }>(
-        `SELECT SUM(COALESCE(x.notify, e.notify)) AS n, SUM(COALESCE(x.highlight, e.highlight)) AS h
-         FROM push_notify_events e
-         LEFT JOIN push_notify_exceptions x ON x.user_id = @user AND x.room_nid = e.room_nid AND x.stream_ordering = e.stream_ordering
-         WHERE e.room_nid = @room AND e.stream_ordering > ${READ_UP_TO} AND e.sender != @user`,
-      ),
       threadCounts: db.prepare<[CountParams], { thread_id: string | null; n: number | null; h: number | null }>(
         `SELECT e.thread_id, SUM(COALESCE(x.notify, e.notify)) AS n, SUM(COALESCE(x.highlight, e.highlight)) AS h
          FROM push_notify_events e
@@ -252,14 +246,9 @@ export class PushStore {
 
   /**
    * Notifying events of the room after `after` (the later of the join and the read receipt) and
-   * after the user's own latest event, that they did not send.
+   * after the user's own latest event, that they did not send, per thread (null key: the main
+   * timeline).
    */
-  unreadCounts(userId: string, roomNid: number, after: number): UnreadCounts {
-    const r = this.q.counts.get({ user: userId, room: roomNid, after });
-    return { notify: r?.n ?? 0, highlight: r?.h ?? 0 };
-  }
-
-  /** The same per thread (null key: the main timeline). */
   unreadThreadCounts(userId: string, roomNid: number, after: number): Map<string | null, UnreadCounts> {
     const out = new Map<string | null, UnreadCounts>();
     for (const r of this.q.threadCounts.iterate({ user: userId, room: roomNid, after })) {
