@@ -25,6 +25,7 @@ import { createPushService } from '../../src/push/service.js';
 import { createE2eeService } from '../../src/e2ee/service.js';
 import { createAdminService, type AdminService } from '../../src/admin/service.js';
 import type { Res, Session } from './users-harness.js';
+import { injectJson } from './inject.js';
 
 export const SERVER = 'test.local';
 export const V3 = '/_matrix/client/v3';
@@ -126,23 +127,7 @@ export async function adminHarness(
   await app.ready();
 
   async function req(method: InjectOptions['method'], url: string, o: ReqOptions = {}): Promise<Res> {
-    const headers: Record<string, string> = { ...o.headers };
-    if (o.token) headers.authorization = `Bearer ${o.token}`;
-    let payload: string | undefined;
-    if (o.body !== undefined) {
-      payload = JSON.stringify(o.body);
-      headers['content-type'] = 'application/json';
-    }
-    const raw = await app.inject({
-      method,
-      url,
-      headers,
-      ...(payload !== undefined ? { payload } : {}),
-      ...(o.remoteAddress ? { remoteAddress: o.remoteAddress } : {}),
-    });
-    let body: Record<string, any> = {};
-    if (raw.body.length > 0 && (raw.headers['content-type'] ?? '').toString().includes('json')) body = raw.json();
-    return { status: raw.statusCode, body, raw };
+    return injectJson(app, method, url, o);
   }
   const ok = async (what: string, p: Promise<Res>): Promise<Record<string, any>> => {
     const r = await p;

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { generateSigningKey, type SigningKey } from '../../src/core/crypto/ed25519.js';
@@ -17,16 +17,13 @@ import { createRoomsService, type RoomsService } from '../../src/rooms/service.j
 import { createNotifier, type Notifier } from '../../src/sync/notifier.js';
 import { createUsersService, usersOptionsFromConfig, type UsersService } from '../../src/users/service.js';
 import { createE2eeService, type E2eeFederation, type E2eeService } from '../../src/e2ee/service.js';
+import { injectJson, type Res } from './inject.js';
 
 export const SERVER = 'test.local';
 export const V3 = '/_matrix/client/v3';
 export const NOW = 1_700_000_000_000;
 
-export interface Res {
-  status: number;
-  body: Record<string, any>;
-  raw: LightMyRequestResponse;
-}
+export type { Res } from './inject.js';
 
 export interface Session {
   user_id: string;
@@ -153,18 +150,7 @@ export async function e2eeHarness(opts: { federation?: E2eeFederation } = {}): P
   await app.ready();
 
   async function req(method: InjectOptions['method'], url: string, o: { token?: string; body?: unknown; rawBody?: string } = {}): Promise<Res> {
-    const headers: Record<string, string> = {};
-    if (o.token) headers.authorization = `Bearer ${o.token}`;
-    let payload: string | undefined;
-    if (o.rawBody !== undefined) payload = o.rawBody;
-    else if (o.body !== undefined) {
-      payload = JSON.stringify(o.body);
-      headers['content-type'] = 'application/json';
-    }
-    const raw = await app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
-    let body: Record<string, any> = {};
-    if (raw.body.length > 0 && (raw.headers['content-type'] ?? '').toString().includes('json')) body = raw.json();
-    return { status: raw.statusCode, body, raw };
+    return injectJson(app, method, url, o);
   }
 
   const registered = new Set<string>();

@@ -36,6 +36,7 @@ import { createPresenceService } from '../../src/ephemeral/presence.js';
 import { createE2eeService } from '../../src/e2ee/service.js';
 import { createPushService } from '../../src/push/service.js';
 import type { Res, Session } from './users-harness.js';
+import { injectJson } from './inject.js';
 
 export const NOW = 1_700_000_000_000;
 export const V3 = '/_matrix/client/v3';
@@ -191,17 +192,7 @@ export async function instance(network: Network, serverName: string, o: { limits
   await app.ready();
 
   async function req(method: InjectOptions['method'], url: string, r: { token?: string; body?: unknown } = {}): Promise<Res> {
-    const headers: Record<string, string> = {};
-    if (r.token) headers.authorization = `Bearer ${r.token}`;
-    let payload: string | undefined;
-    if (r.body !== undefined) {
-      payload = JSON.stringify(r.body);
-      headers['content-type'] = 'application/json';
-    }
-    const raw = await app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
-    let body: Record<string, any> = {};
-    if (raw.body.length > 0 && (raw.headers['content-type'] ?? '').toString().includes('json')) body = raw.json();
-    return { status: raw.statusCode, body, raw };
+    return injectJson(app, method, url, r);
   }
   const ok = async (what: string, p: Promise<Res>) => {
     const r = await p;

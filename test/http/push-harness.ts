@@ -18,6 +18,7 @@ import { createStore, type Store } from '../../src/store/index.js';
 import { createNotifier, type Notifier } from '../../src/sync/notifier.js';
 import { createUsersService, usersOptionsFromConfig, type UsersService } from '../../src/users/service.js';
 import type { Res, Session } from './users-harness.js';
+import { injectJson } from './inject.js';
 
 export const NOW = 1_700_000_000_000;
 export const SERVER = 'test.local';
@@ -74,14 +75,7 @@ export async function pushHarness(opts: { delivery?: PusherDeliveryOptions; room
   const roomVersion = opts.roomVersion ?? '10';
 
   async function req(method: InjectOptions['method'], url: string, o: { token?: string; body?: unknown } = {}): Promise<Res> {
-    const headers: Record<string, string> = {};
-    if (o.token) headers.authorization = `Bearer ${o.token}`;
-    const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
-    if (payload !== undefined) headers['content-type'] = 'application/json';
-    const raw = await app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
-    let body: Record<string, any> = {};
-    if (raw.body.length > 0 && (raw.headers['content-type'] ?? '').toString().includes('json')) body = raw.json();
-    return { status: raw.statusCode, body, raw };
+    return injectJson(app, method, url, o);
   }
 
   return {

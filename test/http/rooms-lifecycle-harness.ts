@@ -15,6 +15,7 @@ import { createNotifier } from '../../src/sync/notifier.js';
 import { connectUsersToRooms } from '../../src/users/room-hooks.js';
 import { createUsersService, usersOptionsFromConfig, type UsersService } from '../../src/users/service.js';
 import type { Res, Session } from './users-harness.js';
+import { injectJson } from './inject.js';
 
 export const NOW = 1_700_000_000_000;
 export const SERVER = 'test.local';
@@ -86,17 +87,7 @@ export async function lifecycleHarness(
   await app.ready();
 
   async function req(method: InjectOptions['method'], url: string, o: { token?: string; body?: unknown } = {}): Promise<Res> {
-    const headers: Record<string, string> = {};
-    if (o.token) headers.authorization = `Bearer ${o.token}`;
-    let payload: string | undefined;
-    if (o.body !== undefined) {
-      payload = JSON.stringify(o.body);
-      headers['content-type'] = 'application/json';
-    }
-    const raw = await app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
-    let body: Record<string, any> = {};
-    if (raw.body.length > 0 && (raw.headers['content-type'] ?? '').toString().includes('json')) body = raw.json();
-    return { status: raw.statusCode, body, raw };
+    return injectJson(app, method, url, o);
   }
 
   const h: LifecycleHarness = {

@@ -1,12 +1,13 @@
 // Test harness for the account routes: an app built by buildApp over a :memory: database with the
 // users service, a settable clock, and helpers that register and log in the way real clients do.
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { generateSigningKey } from '../../src/core/crypto/ed25519.js';
 import { buildApp } from '../../src/http/app.js';
 import { openDatabase, type Database } from '../../src/store/db.js';
 import { createUsersService, usersOptionsFromConfig, type UsersService } from '../../src/users/service.js';
+import { injectJson, type Res } from './inject.js';
 
 export const NOW = 1_700_000_000_000;
 export const SERVER = 'test.local';
@@ -24,11 +25,7 @@ export interface UsersHarness {
   close(): Promise<void>;
 }
 
-export interface Res {
-  status: number;
-  body: Record<string, any>;
-  raw: LightMyRequestResponse;
-}
+export type { Res } from './inject.js';
 
 export interface Session {
   user_id: string;
@@ -60,18 +57,7 @@ export async function usersHarness(
   await app.ready();
 
   async function req(method: InjectOptions['method'], url: string, o: { token?: string; body?: unknown; rawBody?: string } = {}): Promise<Res> {
-    const headers: Record<string, string> = {};
-    if (o.token) headers.authorization = `Bearer ${o.token}`;
-    let payload: string | undefined;
-    if (o.rawBody !== undefined) payload = o.rawBody;
-    else if (o.body !== undefined) {
-      payload = JSON.stringify(o.body);
-      headers['content-type'] = 'application/json';
-    }
-    const raw = await app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
-    let body: Record<string, any> = {};
-    if (raw.body.length > 0 && (raw.headers['content-type'] ?? '').toString().includes('json')) body = raw.json();
-    return { status: raw.statusCode, body, raw };
+    return injectJson(app, method, url, o);
   }
 
   async function register(username: string, password = 'correct horse', extra: Record<string, unknown> = {}): Promise<Session> {
